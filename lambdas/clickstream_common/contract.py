@@ -1,0 +1,220 @@
+"""The event contract: spelling normalization, validation and canonical names.
+
+Everything here is driven by ``event.schema.json`` beside this file, the single source of
+truth shared by the ingest Lambda, the ETL Lambda and the tests. The validator is compiled
+from it lazily (first use), so importing this module stays cheap for Lambda cold starts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any
+
+SCHEMA_PATH = Path(__file__).with_name("event.schema.json")
+
+# Stable namespace for ids derived from non-UUID client event ids (uuid5 is deterministic,
+# so a client's retry of the same event deduplicates in the warehouse).
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c2b8e-3c1a-5d2e-9b7f-8a4e2d1c0b9a")
+
+# Nested objects whose keys are part of the contract and so are folded to snake_case.
+# element.dataset is user data (data-* attributes) and keeps its keys as sent.
+_NESTED_OBJECTS = ("product", "element")
+_KEEP_KEYS_OF = frozenset({"dataset"})
+# The seed's legacy objects flattened product fields as context_product_<field>.
+_LEGACY_PRODUCT_PREFIX = "context_product_"
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+_REASON_CODES = {
+    "required": "missing_field",
+    "type": "wrong_type",
+    "pattern": "bad_format",
+    "format": "bad_format",
+    "enum": "not_allowed",
+    "maxLength": "too_long",
+    "maxItems": "too_many",
+    "maxProperties": "too_many",
+    "maximum": "out_of_range",
+    "minimum": "out_of_range",
+    "minLength": "empty",
+    "anyOf": "invalid_value",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why an event was refused: a stable code, the offending field and a readable message."""
+
+    code: str
+    field: str | None
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "field": self.field, "reason": self.message}
+
+
+class ContractError(ValueError):
+    def __init__(self, rejection: Rejection):
+        super().__init__(rejection.message)
+        self.rejection = rejection
+
+
+@cache
+def schema() -> dict[str, Any]:
+    with SCHEMA_PATH.open(encoding="utf-8") as f:
+        return json.load(f)
+
+
+@cache
+def _validator():
+    # fastjsonschema turns the schema into plain Python code once; validating an event is
+    # then a function call (it is vendored into the Lambda zips, see requirements/).
+    import fastjsonschema
+
+    return fastjsonschema.compile(schema())
+
+
+def canonical_events() -> dict[str, str]:
+    return schema()["x-canonical-events"]
+
+
+def event_aliases() -> dict[str, str]:
+    return schema()["x-event-aliases"]
+
+
+def funnel_stages() -> list[str]:
+    return schema()["x-funnel-stages"]
+
+
+@lru_cache(maxsize=4096)
+def snake_case(name: str) -> str:
+    """``discountPrice`` -> ``discount_price``; snake_case names come back unchanged."""
+    if name.islower() or not any(c.isupper() for c in name):
+        return name
+    return _CAMEL_BOUNDARY.sub("_", name).lower()
+
+
+@lru_cache(maxsize=4096)
+def canonical_event_name(event_name: str) -> str:
+    """Map any accepted spelling of an event name to its canonical name.
+
+    Tracker and seed names go through the alias map; canonical names and custom events are
+    returned snake_cased (``productView`` -> ``view_item``, ``newsletter_signup`` unchanged).
+    """
+    name = snake_case(event_name.strip()).replace("-", "_").replace(".", "_").replace(":", "_")
+    return event_aliases().get(name, name)
+
+
+def _fold(obj: dict[str, Any], path: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if not isinstance(key, str):
+            raise ContractError(Rejection("bad_format", path or None, "keys must be strings"))
+        name = snake_case(key)
+        if name not in _KEEP_KEYS_OF:
+            if isinstance(value, dict) and (not path and name in _NESTED_OBJECTS):
+                value = _fold(value, name)
+            elif name == "items" and not path and isinstance(value, list):
+                value = [_fold(v, f"items[{i}]") if isinstance(v, dict) else v for i, v in enumerate(value)]
+        if name in out and out[name] != value:
+            field = f"{path}.{name}" if path else name
+            raise ContractError(
+                Rejection("conflicting_fields", field, f"{field} is sent in two spellings with different values")
+            )
+        out[name] = value
+    return out
+
+
+def normalize_keys(event: dict[str, Any]) -> dict[str, Any]:
+    """Fold camelCase (and the seed's ``context_product_*``) spellings to the contract's snake_case.
+
+    Raises ContractError when two spellings of one field disagree. Values are never changed.
+    """
+    out = _fold(event, "")
+    legacy = [k for k in out if k.startswith(_LEGACY_PRODUCT_PREFIX)]
+    if legacy:
+        product = dict(out.get("product") or {})
+        for key in legacy:
+            field = key[len(_LEGACY_PRODUCT_PREFIX) :]
+            value = out.pop(key)
+            if product.get(field, value) != value:
+                raise ContractError(
+                    Rejection("conflicting_fields", f"product.{field}", f"product.{field} disagrees with {key}")
+                )
+            product[field] = value
+        out["product"] = product
+    return out
+
+
+def _rejection_from(exc: Any) -> Rejection:
+    field = exc.name[5:] if exc.name.startswith("data.") else None
+    code = _REASON_CODES.get(exc.rule, "invalid_value")
+    message = exc.message
+    if exc.rule == "anyOf" and field is None:
+        code, message = "missing_identity", "event needs at least one of client_id, session_id or user_id"
+    elif exc.rule == "required":
+        missing = exc.message.rsplit("[", 1)[-1].rstrip("]").replace("'", "")
+        field = missing.split(",")[0].strip() if field is None else f"{field}.{missing.split(',')[0].strip()}"
+    return Rejection(code, field, message.replace("data.", "", 1) if message.startswith("data.") else message)
+
+
+def validate(event: Any) -> dict[str, Any]:
+    """Normalize spellings and validate one event; return the snake_case event or raise ContractError."""
+    if not isinstance(event, dict):
+        raise ContractError(Rejection("not_an_object", None, "an event must be a JSON object"))
+    normalized = normalize_keys(event)
+    try:
+        _validator()(normalized)
+    except Exception as exc:  # fastjsonschema.JsonSchemaValueException, imported lazily
+        if not hasattr(exc, "rule"):
+            raise
+        raise ContractError(_rejection_from(exc)) from None
+    return normalized
+
+
+def is_uuid(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) != 36:
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def event_id_for(event: dict[str, Any]) -> str:
+    """The warehouse event_id of a (normalized) event.
+
+    The client's ``event_id`` when it is a UUID; a stable UUID derived from it and the
+    client's identity when it is anything else (so a retried event still deduplicates, and
+    two clients' counters do not collide); a fresh random UUID when the client sent none.
+    """
+    client_event_id = event.get("event_id")
+    if client_event_id is None or client_event_id == "":
+        return str(uuid.uuid4())
+    if is_uuid(client_event_id):
+        return str(uuid.UUID(client_event_id))
+    scope = "|".join(str(event.get(k) or "") for k in ("client_id", "session_id", "user_id"))
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{scope}|{client_event_id}"))
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """RFC 3339 string or epoch milliseconds -> aware UTC datetime; None when absent or unreadable."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+        text = str(value).strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        parsed = datetime.fromisoformat(text)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -1,0 +1,70 @@
+"""Writing one newline-delimited JSON object per request to the raw bucket."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class StorageError(RuntimeError):
+    """S3 refused the write after the client's retries; the request may be retried as a whole."""
+
+
+class ObjectStore(Protocol):
+    def put(self, key: str, body: bytes, content_encoding: str | None, metadata: dict[str, str]) -> None: ...
+
+
+class S3Store:
+    """Puts objects with boto3; retries (standard mode) and timeouts come from the client's config."""
+
+    def __init__(self, client: Any, bucket: str):
+        self._client = client
+        self._bucket = bucket
+
+    def put(self, key: str, body: bytes, content_encoding: str | None, metadata: dict[str, str]) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        params: dict[str, Any] = {
+            "Bucket": self._bucket,
+            "Key": key,
+            "Body": body,
+            "ContentType": "application/x-ndjson",
+            "Metadata": metadata,
+        }
+        if content_encoding:
+            params["ContentEncoding"] = content_encoding
+        try:
+            self._client.put_object(**params)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"s3 put {key} failed: {exc}") from exc
+
+
+def make_s3_client(max_attempts: int) -> Any:
+    # boto3 is imported on first use, not at module import: it is most of a cold start.
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=2,
+        read_timeout=5,
+    )
+    return boto3.client("s3", config=config)
+
+
+def object_key(prefix: str, when: datetime, gzip_objects: bool) -> str:
+    """``events/YYYY/MM/DD/HH/<UTC timestamp>-<random>.ndjson[.gz]``: hour partition of receive time."""
+    stamp = when.strftime("%Y%m%dT%H%M%S") + f"{when.microsecond // 1000:03d}Z"
+    suffix = ".ndjson.gz" if gzip_objects else ".ndjson"
+    return f"{prefix}{when:%Y/%m/%d/%H}/{stamp}-{uuid.uuid4().hex}{suffix}"
+
+
+def encode_lines(records: list[dict[str, Any]], gzip_objects: bool) -> bytes:
+    # ASCII-only JSON: lone surrogates a client smuggled in cannot make the object invalid UTF-8.
+    dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+    body = ("\n".join(map(dumps, records)) + "\n").encode("ascii")
+    # mtime=0 keeps the bytes a pure function of the records.
+    return gzip.compress(body, compresslevel=5, mtime=0) if gzip_objects else body
