@@ -1,0 +1,1 @@
+../storefront/js/clickstream.js
