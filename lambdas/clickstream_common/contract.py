@@ -159,8 +159,10 @@ def _rejection_from(exc: Any) -> Rejection:
     if exc.rule == "anyOf" and field is None:
         code, message = "missing_identity", "event needs at least one of client_id, session_id or user_id"
     elif exc.rule == "required":
-        missing = exc.message.rsplit("[", 1)[-1].rstrip("]").replace("'", "")
-        field = missing.split(",")[0].strip() if field is None else f"{field}.{missing.split(',')[0].strip()}"
+        present = exc.value if isinstance(exc.value, dict) else {}
+        missing = next((k for k in exc.rule_definition if k not in present), "")
+        field = f"{field}.{missing}" if field else missing
+        message = f"{field} is required"
     return Rejection(code, field, message.replace("data.", "", 1) if message.startswith("data.") else message)
 
 

@@ -48,7 +48,7 @@ def make_s3_client(max_attempts: int) -> Any:
     from botocore.config import Config
 
     config = Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=2,
         read_timeout=5,
     )

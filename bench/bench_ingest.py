@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Ingest throughput per core, beside the floor measured in the same run.
+
+    .venv/bin/python bench/bench_ingest.py [--events 200000] [--repeat 3]
+
+For 1-event and 100-event requests it runs the real handler (validation, enrichment,
+NDJSON encoding, logging) with S3 replaced by an in-memory store, and the floor: json.loads
+plus json.dumps of the same bodies. It also reports S3 PUTs per 1,000 events and the cold
+import time of the handler module (median of fresh interpreters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "lambdas"), str(REPO)]
+
+from tests.support.events import api_event, ga4_purchase, seed_event, tracker_event  # noqa: E402
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.puts = 0
+        self.bytes = 0
+
+    def put(self, key, body, content_encoding, metadata) -> None:
+        self.puts += 1
+        self.bytes += len(body)
+
+
+def sample_events(n: int) -> list[dict]:
+    makers = [tracker_event, seed_event, ga4_purchase,
+              lambda: tracker_event(eventName="page_view", product=None, element=None)]
+    events = []
+    for i in range(n):
+        event = makers[i % len(makers)]()
+        if "eventId" in event:
+            event["eventId"] = f"00000000-0000-4000-8000-{i:012d}"
+        events.append(event)
+    return events
+
+
+def requests_for(total_events: int, per_request: int) -> list[dict]:
+    events = sample_events(total_events)
+    return [api_event({"events": events[i:i + per_request]}) for i in range(0, total_events, per_request)]
+
+
+def run_handler(payloads: list[dict]) -> tuple[float, MemoryStore]:
+    from ingest.handler import handler
+
+    store = MemoryStore()
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        handler(payloads[0], None, store=store)  # warm: compile the validator once
+        store.puts = store.bytes = 0
+        start = time.perf_counter()
+        for payload in payloads:
+            response = handler(payload, None, store=store)
+            assert response["statusCode"] == 200, response
+        elapsed = time.perf_counter() - start
+    return elapsed, store
+
+
+def run_floor(payloads: list[dict]) -> float:
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    start = time.perf_counter()
+    for payload in payloads:
+        dumps(json.loads(payload["body"]))
+    return time.perf_counter() - start
+
+
+def cold_import_ms(samples: int) -> float:
+    code = "import time; t=time.perf_counter(); import ingest.handler; print((time.perf_counter()-t)*1000)"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "lambdas"), "PYTHONDONTWRITEBYTECODE": "0"}
+    times = [float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                  check=True).stdout) for _ in range(samples)]
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000, help="events per measurement")
+    parser.add_argument("--repeat", type=int, default=3, help="best of N")
+    args = parser.parse_args()
+    os.environ.setdefault("RAW_BUCKET_NAME", "bench")
+
+    print(f"ingest benchmark: {args.events:,} events per run, best of {args.repeat}, one core, "
+          f"python {sys.version.split()[0]}")
+    print(f"{'request size':>14} {'handler ev/s':>14} {'floor ev/s':>12} {'handler/floor':>14} "
+          f"{'PUTs/1k ev':>11} {'bytes/ev':>9}")
+    for per_request in (1, 100):
+        total = args.events if per_request > 1 else args.events // 4
+        payloads = requests_for(total, per_request)
+        best_h, store = min((run_handler(payloads) for _ in range(args.repeat)), key=lambda r: r[0])
+        best_f = min(run_floor(payloads) for _ in range(args.repeat))
+        print(f"{per_request:>10} ev {total / best_h:>14,.0f} {total / best_f:>12,.0f} {best_f / best_h:>14.2f} "
+              f"{store.puts * 1000 / total:>11.1f} {store.bytes / total:>9.0f}")
+    print(f"cold import of ingest.handler: {cold_import_ms(7):.1f} ms (median of 7 fresh interpreters)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

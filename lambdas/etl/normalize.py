@@ -1,0 +1,336 @@
+"""Raw object lines -> warehouse event rows (or rejections with a reason).
+
+Spellings go through ``clickstream_common.contract`` only; this module adds what the
+warehouse derives: corrected event time, URL parts, UTM, channel, user agent, bot flag.
+Rows come out as tuples in ``EVENT_COLUMNS`` order, ready for COPY.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from clickstream_common import contract
+
+# clickstream_events' columns, in the order rows are built and COPYed (etl_run_id excluded:
+# the loader adds it).
+EVENT_COLUMNS = (
+    "event_id", "event_timestamp", "event_name", "user_id", "user_login_state", "identity_source",
+    "client_id", "session_id", "is_first_visit", "product_id", "product_name", "product_category",
+    "product_brand", "product_price", "product_discount_price", "product_url_path",
+    "event_type", "received_at", "client_created_at", "client_sent_at", "login_state",
+    "page_url", "page_path", "page_title", "referrer", "referrer_host", "channel",
+    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
+    "device_type", "browser_family", "browser_version", "os_family", "os_version", "is_bot",
+    "ip_truncated", "transaction_id", "value", "currency", "quantity", "search_term",
+    "session_group", "raw_object_key", "raw_line",
+)
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+LOGIN_STATES = frozenset({"logged_in", "guest", "anonymous"})
+
+_SEARCH_ENGINES = ("google.", "bing.", "duckduckgo.", "yahoo.", "baidu.", "yandex.", "ecosia.")
+_SOCIAL = ("facebook.", "fb.", "instagram.", "t.co", "twitter.", "x.com", "linkedin.", "lnkd.in", "pinterest.",
+           "reddit.", "tiktok.", "youtube.", "youtu.be")
+_PAID_MEDIUMS = frozenset({"cpc", "ppc", "paid", "paidsearch", "paid_search", "sem", "paid-search"})
+_SOCIAL_MEDIUMS = frozenset({"social", "paid_social", "paidsocial", "social-network", "sm"})
+_BOT_HINT = re.compile(r"bot|crawl|spider|slurp|headless|phantomjs|python-requests|curl/|wget|monitor", re.I)
+_DESKTOP_OS = frozenset({"Windows", "Mac OS X", "Linux", "Ubuntu", "Chrome OS", "Fedora", "Debian", "FreeBSD"})
+_MOBILE_OS = frozenset({"iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "HarmonyOS"})
+
+
+@dataclass(slots=True)
+class Rejected:
+    line_no: int
+    code: str
+    field: str | None
+    reason: str
+    raw_line: str
+    event_id: str | None = None
+    received_at: str | None = None
+
+
+@dataclass(slots=True)
+class ParsedObject:
+    key: str
+    rows: list[tuple] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    lines: int = 0
+
+
+class BadValue(ValueError):
+    def __init__(self, field_name: str, message: str):
+        super().__init__(message)
+        self.field = field_name
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value != "" else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _amount(value: Any, name: str) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise BadValue(name, f"{name} must be a number")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise BadValue(name, f"{name} is not a number: {value!r}") from None
+    if not amount.is_finite() or amount < 0 or amount >= Decimal("1e12"):
+        raise BadValue(name, f"{name} is out of range: {value!r}")
+    return amount
+
+
+def _quantity(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise BadValue("quantity", "quantity must be an integer")
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise BadValue("quantity", f"quantity is not an integer: {value!r}") from None
+    if not 0 <= number <= 1_000_000:
+        raise BadValue("quantity", f"quantity is out of range: {value!r}")
+    return number
+
+
+def _host(netloc: str) -> str | None:
+    host = netloc.rsplit("@", 1)[-1].split(":", 1)[0].lower()
+    return host.removeprefix("www.") or None
+
+
+@lru_cache(maxsize=65536)
+def page_parts(url: str | None) -> tuple[str | None, str | None, tuple[str | None, ...], bool]:
+    """(host, path, (utm_source, utm_medium, utm_campaign, utm_term, utm_content), has paid click id)."""
+    if not url:
+        return None, None, (None,) * 5, False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None, None, (None,) * 5, False
+    utm: tuple[str | None, ...] = (None,) * 5
+    paid_click = False
+    if parts.query:
+        query = parse_qs(parts.query)
+        utm = tuple((query.get(f"utm_{k}") or [None])[0] for k in ("source", "medium", "campaign", "term", "content"))
+        paid_click = "gclid" in query or "msclkid" in query
+    path = parts.path or ("/" if parts.netloc else None)
+    return _host(parts.netloc) if parts.netloc else None, path, utm, paid_click
+
+
+@lru_cache(maxsize=16384)
+def referrer_host(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return None
+    return _host(netloc) if netloc else None
+
+
+def channel_for(page_host: str | None, ref_host: str | None, utm_source: str | None, utm_medium: str | None,
+                paid_click: bool) -> str:
+    """The traffic channel (rules in docs/warehouse.md)."""
+    medium = (utm_medium or "").lower()
+    if medium in _PAID_MEDIUMS or paid_click:
+        return "paid_search"
+    if medium == "email" or (utm_source or "").lower() in ("newsletter", "email"):
+        return "email"
+    if medium in _SOCIAL_MEDIUMS:
+        return "social"
+    if medium:
+        return "referral"
+    if not ref_host:
+        return "direct"
+    if page_host and ref_host == page_host:
+        return "internal"
+    if any(ref_host.startswith(p) or f".{p}" in ref_host for p in _SEARCH_ENGINES):
+        return "organic_search"
+    if any(ref_host == p.rstrip(".") or ref_host.startswith(p) or f".{p}" in ref_host for p in _SOCIAL):
+        return "social"
+    return "referral"
+
+
+@lru_cache(maxsize=4096)
+def user_agent_parts(user_agent: str | None) -> tuple[str, str | None, str | None, str | None, str | None, bool]:
+    """(device_type, browser_family, browser_version, os_family, os_version, is_bot) by ua-parser."""
+    if not user_agent:
+        return "other", None, None, None, None, False
+    from ua_parser import parse
+
+    result = parse(user_agent)
+    browser = result.user_agent
+    os_ = result.os
+    device = result.device
+    is_bot = (device is not None and device.family == "Spider") or bool(_BOT_HINT.search(user_agent))
+    os_family = os_.family if os_ else None
+    device_family = device.family if device else ""
+    brand = (device.brand or "") if device else ""
+    if is_bot:
+        device_type = "bot"
+    elif device_family == "iPad" or "Tablet" in brand or "Tablet" in device_family or (
+        os_family == "Android" and "Mobile" not in user_agent
+    ):
+        device_type = "tablet"
+    elif os_family in _MOBILE_OS or "Mobile" in user_agent:
+        device_type = "mobile"
+    elif os_family in _DESKTOP_OS:
+        device_type = "desktop"
+    else:
+        device_type = "other"
+
+    def version(part: Any) -> str | None:
+        if part is None or not part.major:
+            return None
+        return ".".join(p for p in (part.major, part.minor) if p)
+
+    return (device_type, browser.family if browser else None, version(browser), os_family, version(os_), is_bot)
+
+
+def legacy_event_id(object_key: str, line_no: int) -> str:
+    """Stable id for a seed object line that carries none: re-runs deduplicate."""
+    return str(uuid.uuid5(contract.EVENT_ID_NAMESPACE, f"raw:{object_key}#{line_no}"))
+
+
+def event_time(received: datetime, created: datetime | None, sent: datetime | None) -> datetime:
+    """Client time corrected for clock skew: received - (sent - created)."""
+    if created is not None and sent is not None:
+        return received - (sent - created)
+    return created if created is not None else received
+
+
+def _first_item(event: dict[str, Any]) -> dict[str, Any]:
+    items = event.get("items")
+    if isinstance(items, list) and items and isinstance(items[0], dict):
+        item = items[0]
+        return {"id": item.get("item_id"), "name": item.get("item_name"), "category": item.get("item_category"),
+                "brand": item.get("item_brand"), "price": item.get("price"), "quantity": item.get("quantity")}
+    return {}
+
+
+def build_row(raw: dict[str, Any], key: str, line_no: int, fallback_received: datetime | None,
+              late_limit: timedelta) -> tuple:
+    """One raw record (event + ``_ingest``) -> a row; raises ContractError or BadValue."""
+    ingest_raw = raw.pop("_ingest", None)
+    if ingest_raw is not None and not isinstance(ingest_raw, dict):
+        raise BadValue("_ingest", "_ingest must be an object")
+    ingest = {contract.snake_case(k): v for k, v in (ingest_raw or {}).items()}
+    event = contract.validate(raw)
+
+    received = contract.parse_timestamp(ingest.get("received_at")) or fallback_received
+    if received is None:
+        raise BadValue("_ingest.received_at", "no receive time in _ingest and none from the object")
+    created = contract.parse_timestamp(event.get("client_timestamp"))
+    sent = contract.parse_timestamp(event.get("sent_at"))
+    when = event_time(received, created, sent)
+    if when > received + FUTURE_TOLERANCE:
+        raise BadValue("client_timestamp", f"event time {when.isoformat()} is more than 5 minutes after receipt")
+    if when < received - late_limit:
+        raise BadValue("client_timestamp",
+                       f"event time {when.isoformat()} is older than the late limit ({late_limit}) before receipt")
+
+    event_id = ingest.get("event_id")
+    if not contract.is_uuid(event_id):
+        event_id = contract.event_id_for(event) if event.get("event_id") else legacy_event_id(key, line_no)
+
+    product = event.get("product") or _first_item(event)
+    page_url = _text(event.get("page_url"))
+    page_host, page_path, utm, paid_click = page_parts(page_url)
+    referrer = _text(event.get("referrer"))
+    ref_host = referrer_host(referrer)
+    device_type, browser, browser_version, os_family, os_version, is_bot = user_agent_parts(
+        _text(ingest.get("user_agent")))
+    user_id = _text(event.get("user_id"))
+    client_id = _text(event.get("client_id"))
+    session_id = _text(event.get("session_id"))
+    login_sent = event.get("user_login_state")
+    login_state = login_sent if login_sent in LOGIN_STATES else ("logged_in" if user_id else "anonymous")
+    if session_id:
+        group = "s:" + session_id
+    elif client_id:
+        group = "c:" + client_id
+    else:
+        group = "u:" + (user_id or "")
+    currency = _text(event.get("currency") or product.get("currency"))
+    quantity = event.get("quantity")
+    return (
+        event_id, when, event["event_name"], user_id, _text(login_sent), _text(event.get("identity_source")),
+        client_id, session_id, event.get("is_first_visit"),
+        _text(product.get("id")), _text(product.get("name")), _text(product.get("category")),
+        _text(product.get("brand")), _amount(product.get("price"), "product.price"),
+        _amount(product.get("discount_price"), "product.discount_price"), _text(product.get("url_path")),
+        contract.canonical_event_name(event["event_name"]), received, created, sent, login_state,
+        page_url, page_path, _text(event.get("page_title")), referrer, ref_host,
+        channel_for(page_host, ref_host, utm[1] and utm[0], utm[1], paid_click) if utm[1] else
+        channel_for(page_host, ref_host, utm[0], None, paid_click),
+        *utm,
+        device_type, browser, browser_version, os_family, os_version, is_bot,
+        _text(ingest.get("source_ip")), _text(event.get("transaction_id")),
+        _amount(event.get("value"), "value"), currency.upper() if currency else None,
+        _quantity(quantity if quantity is not None else product.get("quantity")),
+        _text(event.get("search_term")), group, key, line_no,
+    )
+
+
+def parse_object(key: str, body: bytes, last_modified: datetime | None, late_limit: timedelta,
+                 on_line: Any = None) -> ParsedObject:
+    """Every line of one raw object: rows for the good ones, a Rejected for each bad one."""
+    out = ParsedObject(key)
+    text = body.decode("utf-8", errors="replace")
+    if key.endswith(".json"):  # the seed's one-event objects (may be pretty-printed)
+        lines = [text] if text.strip() else []
+    else:
+        lines = text.splitlines()
+    for index, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        out.lines += 1
+        if on_line is not None:
+            on_line(key, index)
+        try:
+            raw = json.loads(line)
+        except ValueError as exc:
+            out.rejected.append(Rejected(index, "not_json", None, f"line is not JSON: {exc}", line))
+            continue
+        if not isinstance(raw, dict):
+            out.rejected.append(Rejected(index, "not_an_object", None, "an event must be a JSON object", line))
+            continue
+        ingest = raw.get("_ingest") if isinstance(raw.get("_ingest"), dict) else {}
+        try:
+            out.rows.append(build_row(raw, key, index, last_modified, late_limit))
+        except contract.ContractError as exc:
+            r = exc.rejection
+            out.rejected.append(Rejected(index, r.code, r.field, r.message, line, _maybe_uuid(ingest),
+                                         _received(ingest)))
+        except BadValue as exc:
+            code = "future_timestamp" if "after receipt" in str(exc) else (
+                "too_late" if "late limit" in str(exc) else "bad_value")
+            out.rejected.append(Rejected(index, code, exc.field, str(exc), line, _maybe_uuid(ingest),
+                                         _received(ingest)))
+    return out
+
+
+def _maybe_uuid(ingest: dict[str, Any]) -> str | None:
+    value = ingest.get("event_id", ingest.get("eventId"))
+    return value if contract.is_uuid(value) else None
+
+
+def _received(ingest: dict[str, Any]) -> str | None:
+    moment = contract.parse_timestamp(ingest.get("received_at", ingest.get("receivedAt")))
+    return moment.isoformat() if moment else None
