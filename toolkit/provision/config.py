@@ -1,0 +1,330 @@
+"""One YAML file per environment, validated into frozen dataclasses.
+
+Every error names the offending field with its dotted path (`network.vpc_cidr: ...`), and
+unknown keys are refused so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEBIAN_12_AMI_PARAMETER = "/aws/service/debian/release/12/latest/amd64"
+
+
+class ConfigError(ValueError):
+    def __init__(self, field_path: str, problem: str):
+        super().__init__(f"{field_path}: {problem}")
+        self.field_path = field_path
+
+
+@dataclass(frozen=True)
+class Network:
+    vpc_cidr: str = "10.0.0.0/16"
+    public_subnet_cidr: str = "10.0.1.0/24"
+    private_subnet_1_cidr: str = "10.0.2.0/24"
+    private_subnet_2_cidr: str = "10.0.3.0/24"
+    availability_zone: str = ""  # empty: the region's "a" zone
+    ssm_interface_endpoints: bool = True
+
+
+@dataclass(frozen=True)
+class Access:
+    admin_cidrs: tuple[str, ...] = ()
+    oltp_client_cidrs: tuple[str, ...] = ()
+    oltp_ssh: bool = False  # SSH to the OLTP host from admin_cidrs; off means Session Manager only
+    allow_public_postgres: bool = False  # the only way to accept 0.0.0.0/0 on 5432
+
+
+@dataclass(frozen=True)
+class Host:
+    instance_type: str = "t3.small"
+    volume_gb: int = 20
+
+
+@dataclass(frozen=True)
+class Hosts:
+    ami_id: str = ""  # pin an AMI; empty: resolve ami_ssm_parameter
+    ami_ssm_parameter: str = DEBIAN_12_AMI_PARAMETER
+    oltp: Host = Host()
+    dw: Host = Host(instance_type="t3.medium", volume_gb=40)
+    oltp_database: str = "storefront"  # only for the DATABASE_URL template in the outputs
+
+
+@dataclass(frozen=True)
+class Storage:
+    raw_bucket_name: str = ""  # empty: <project>-<environment>-raw-<account>-<region>
+    raw_expiration_days: int = 0  # 0: keep raw events forever
+    raw_transition_ia_days: int = 30  # 0: never move to STANDARD_IA
+    invalid_expiration_days: int = 90
+    backups_expiration_days: int = 35
+    extra_endpoint_buckets: tuple[str, ...] = ()  # more buckets the private subnets may reach
+
+
+@dataclass(frozen=True)
+class Ingest:
+    cors_allowed_origins: tuple[str, ...] = ()
+    cors_allow_credentials: bool = False
+    max_events_per_request: int = 500
+    max_body_bytes: int = 1_048_576
+    raw_gzip: bool = False
+    source_ipv4_prefix: int = 24
+    source_ipv6_prefix: int = 48
+    memory_mb: int = 256
+    timeout_seconds: int = 10
+    throttling_rate_limit: float = 100.0
+    throttling_burst_limit: int = 200
+
+
+@dataclass(frozen=True)
+class Etl:
+    schedule: str = "cron(0/30 * * * ? *)"
+    lookback_hours: int = 6
+    memory_mb: int = 512
+    timeout_seconds: int = 300
+    max_retry_attempts: int = 2
+    lag_alarm_seconds: int = 5400
+    dw_port: int = 5432
+    dw_user: str = "etl_loader"
+    dw_database: str = "clickstream"
+
+
+@dataclass(frozen=True)
+class Observability:
+    log_retention_days: int = 30
+    alarm_actions: tuple[str, ...] = ()  # e.g. an SNS topic ARN
+
+
+@dataclass(frozen=True)
+class Config:
+    project: str
+    environment: str
+    region: str
+    network: Network = Network()
+    access: Access = Access()
+    hosts: Hosts = Hosts()
+    storage: Storage = Storage()
+    ingest: Ingest = Ingest()
+    etl: Etl = Etl()
+    observability: Observability = Observability()
+    artifacts_dir: str = "build/lambdas"
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.project}-{self.environment}"
+
+    @property
+    def az(self) -> str:
+        return self.network.availability_zone or f"{self.region}a"
+
+    def tags(self, **extra: str) -> dict[str, str]:
+        return {"Project": self.project, "Environment": self.environment, "ManagedBy": "clickstream-provision",
+                **extra}
+
+
+LOG_RETENTION_VALUES = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                        2557, 2922, 3288, 3653}
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+SCHEDULE_PATTERN = re.compile(r"^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
+ORIGIN_PATTERN = re.compile(r"^(\*|https?://[A-Za-z0-9.-]+(:\d{1,5})?)$")
+
+
+def _build(cls: type, raw: Any, path: str) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(path or "(top level)", f"expected a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "warnings"}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        where = f"{path}.{unknown[0]}" if path else unknown[0]
+        raise ConfigError(where, f"unknown field (known: {', '.join(sorted(fields))})")
+    values = {}
+    for name, spec in fields.items():
+        where = f"{path}.{name}" if path else name
+        if name not in raw:
+            if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+                raise ConfigError(where, "is required")
+            continue
+        values[name] = _coerce(hints[name], raw[name], where)
+    return cls(**values)
+
+
+def _coerce(kind: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(kind):
+        return _build(kind, value, where)
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise ConfigError(where, f"expected a list, got {type(value).__name__}")
+        return tuple(_coerce(str, item, f"{where}[{i}]") for i, item in enumerate(value))
+    if origin is types.UnionType:
+        raise ConfigError(where, "unsupported type")
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(where, f"expected true or false, got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(where, f"expected an integer, got {value!r}")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(where, f"expected a number, got {value!r}")
+        return float(value)
+    if kind is str:
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise ConfigError(where, f"expected a string, got {value!r}")
+        return value
+    raise ConfigError(where, f"unsupported type {kind}")
+
+
+def _network(value: str, where: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise ConfigError(where, f"not an IPv4 CIDR block: {exc}") from None
+
+
+def _in_range(value: int, lo: int, hi: int, where: str) -> None:
+    if not lo <= value <= hi:
+        raise ConfigError(where, f"must be between {lo} and {hi}, got {value}")
+
+
+def validate(config: Config) -> Config:
+    """Check relations between fields; returns the config with its warnings attached."""
+    warnings: list[str] = []
+    if not NAME_PATTERN.match(config.project):
+        raise ConfigError("project", "lowercase letters, digits and '-', 2-21 characters, starting with a letter")
+    if not NAME_PATTERN.match(config.environment):
+        raise ConfigError("environment", "lowercase letters, digits and '-', 2-21 characters")
+    if not REGION_PATTERN.match(config.region):
+        raise ConfigError("region", f"not an AWS region name: {config.region!r}")
+
+    net = config.network
+    vpc = _network(net.vpc_cidr, "network.vpc_cidr")
+    if not 16 <= vpc.prefixlen <= 28:
+        raise ConfigError("network.vpc_cidr", "VPC blocks must be between /16 and /28")
+    subnets = {}
+    for name in ("public_subnet_cidr", "private_subnet_1_cidr", "private_subnet_2_cidr"):
+        block = _network(getattr(net, name), f"network.{name}")
+        if not block.subnet_of(vpc):
+            raise ConfigError(f"network.{name}", f"{block} is not inside the VPC {vpc}")
+        for other, other_block in subnets.items():
+            if block.overlaps(other_block):
+                raise ConfigError(f"network.{name}", f"{block} overlaps network.{other} {other_block}")
+        subnets[name] = block
+    if net.availability_zone and not net.availability_zone.startswith(config.region):
+        raise ConfigError("network.availability_zone", f"must be a zone of {config.region}")
+
+    access = config.access
+    for i, cidr in enumerate(access.admin_cidrs):
+        if _network(cidr, f"access.admin_cidrs[{i}]").prefixlen == 0:
+            raise ConfigError(f"access.admin_cidrs[{i}]", "0.0.0.0/0 is not an admin network")
+    if access.oltp_ssh and not access.admin_cidrs:
+        raise ConfigError("access.oltp_ssh", "needs at least one access.admin_cidrs entry")
+    for i, cidr in enumerate(access.oltp_client_cidrs):
+        if _network(cidr, f"access.oltp_client_cidrs[{i}]").prefixlen == 0:
+            if not access.allow_public_postgres:
+                raise ConfigError(
+                    f"access.oltp_client_cidrs[{i}]",
+                    "0.0.0.0/0 would open PostgreSQL to the internet; set access.allow_public_postgres: true "
+                    "to accept that explicitly",
+                )
+            warnings.append("access.oltp_client_cidrs opens 5432 on the OLTP host to the whole internet")
+
+    hosts = config.hosts
+    if hosts.ami_id and not re.match(r"^ami-[0-9a-f]{8,17}$", hosts.ami_id):
+        raise ConfigError("hosts.ami_id", f"not an AMI id: {hosts.ami_id!r}")
+    if not hosts.ami_id and not hosts.ami_ssm_parameter.startswith("/"):
+        raise ConfigError("hosts.ami_ssm_parameter", "must be an SSM parameter path starting with '/'")
+    for role in ("oltp", "dw"):
+        host: Host = getattr(hosts, role)
+        if not re.match(r"^[a-z0-9]+\.[a-z0-9]+$", host.instance_type):
+            raise ConfigError(f"hosts.{role}.instance_type", f"not an instance type: {host.instance_type!r}")
+        _in_range(host.volume_gb, 8, 16384, f"hosts.{role}.volume_gb")
+    if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", hosts.oltp_database):
+        raise ConfigError("hosts.oltp_database", "lowercase PostgreSQL identifier expected")
+
+    storage = config.storage
+    if storage.raw_bucket_name and not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", storage.raw_bucket_name):
+        raise ConfigError("storage.raw_bucket_name", "not a valid S3 bucket name")
+    for name in ("raw_expiration_days", "raw_transition_ia_days", "invalid_expiration_days",
+                 "backups_expiration_days"):
+        _in_range(getattr(storage, name), 0, 36500, f"storage.{name}")
+    if storage.raw_transition_ia_days and storage.raw_transition_ia_days < 30:
+        raise ConfigError("storage.raw_transition_ia_days", "S3 needs at least 30 days before STANDARD_IA")
+    if storage.raw_expiration_days and storage.raw_expiration_days <= storage.raw_transition_ia_days:
+        raise ConfigError("storage.raw_expiration_days", "must come after storage.raw_transition_ia_days")
+
+    ingest = config.ingest
+    for i, origin in enumerate(ingest.cors_allowed_origins):
+        if not ORIGIN_PATTERN.match(origin.rstrip("/")):
+            raise ConfigError(f"ingest.cors_allowed_origins[{i}]", f"not an origin (scheme://host[:port]): {origin!r}")
+    if ingest.cors_allow_credentials and "*" in ingest.cors_allowed_origins:
+        raise ConfigError("ingest.cors_allowed_origins", "'*' cannot be combined with cors_allow_credentials")
+    if "*" in ingest.cors_allowed_origins:
+        warnings.append("ingest.cors_allowed_origins contains '*': any site may post events")
+    _in_range(ingest.max_events_per_request, 1, 10_000, "ingest.max_events_per_request")
+    _in_range(ingest.max_body_bytes, 1024, 6_000_000, "ingest.max_body_bytes")
+    _in_range(ingest.source_ipv4_prefix, 0, 32, "ingest.source_ipv4_prefix")
+    _in_range(ingest.source_ipv6_prefix, 0, 128, "ingest.source_ipv6_prefix")
+    _in_range(ingest.memory_mb, 128, 10240, "ingest.memory_mb")
+    _in_range(ingest.timeout_seconds, 1, 29, "ingest.timeout_seconds")  # API Gateway waits 30 s at most
+    _in_range(ingest.throttling_burst_limit, 1, 100_000, "ingest.throttling_burst_limit")
+    if not 0 < ingest.throttling_rate_limit <= 100_000:
+        raise ConfigError("ingest.throttling_rate_limit", "must be above 0 and at most 100000")
+
+    etl = config.etl
+    if not SCHEDULE_PATTERN.match(etl.schedule):
+        raise ConfigError("etl.schedule", f"expected cron(...) or rate(N minutes|hours|days), got {etl.schedule!r}")
+    _in_range(etl.lookback_hours, 1, 24 * 14, "etl.lookback_hours")
+    _in_range(etl.memory_mb, 128, 10240, "etl.memory_mb")
+    _in_range(etl.timeout_seconds, 1, 900, "etl.timeout_seconds")
+    _in_range(etl.max_retry_attempts, 0, 2, "etl.max_retry_attempts")
+    _in_range(etl.lag_alarm_seconds, 60, 7 * 86400, "etl.lag_alarm_seconds")
+    _in_range(etl.dw_port, 1, 65535, "etl.dw_port")
+    for name in ("dw_user", "dw_database"):
+        if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", getattr(etl, name)):
+            raise ConfigError(f"etl.{name}", "lowercase PostgreSQL identifier expected")
+
+    obs = config.observability
+    if obs.log_retention_days not in LOG_RETENTION_VALUES:
+        raise ConfigError("observability.log_retention_days",
+                          f"CloudWatch accepts {sorted(LOG_RETENTION_VALUES)}, got {obs.log_retention_days}")
+    for i, arn in enumerate(obs.alarm_actions):
+        if not arn.startswith("arn:"):
+            raise ConfigError(f"observability.alarm_actions[{i}]", "expected an ARN")
+    return dataclasses.replace(config, warnings=tuple(warnings))
+
+
+def parse(raw: Any) -> Config:
+    return validate(_build(Config, raw, ""))
+
+
+def load(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), f"not valid YAML: {exc}") from None
+    return parse(raw)

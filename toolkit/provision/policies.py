@@ -1,0 +1,106 @@
+"""IAM, bucket and endpoint policy documents, as plain functions of names and ARNs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+VERSION = "2012-10-17"
+SSM_MANAGED_INSTANCE_CORE = "AmazonSSMManagedInstanceCore"
+
+# Actions a Lambda function needs to attach to a VPC. AWS does not know an ENI's ARN before
+# the function creates it, so these cannot be scoped to a resource (as in the managed
+# AWSLambdaVPCAccessExecutionRole, minus its log-group wildcard).
+LAMBDA_VPC_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+]
+
+
+def assume_role(service: str) -> dict[str, Any]:
+    return {
+        "Version": VERSION,
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
+
+
+def _logs_statement(log_group_arn: str) -> dict[str, Any]:
+    # The log group is created by provisioning (with its retention), so no logs:CreateLogGroup.
+    return {"Sid": "OwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{log_group_arn}:*"}
+
+
+def ingest_policy(bucket_arn: str, log_group_arn: str) -> dict[str, Any]:
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _logs_statement(log_group_arn),
+            {"Sid": "WriteRawEvents", "Effect": "Allow", "Action": "s3:PutObject",
+             "Resource": [f"{bucket_arn}/events/*", f"{bucket_arn}/invalid/*"]},
+        ],
+    }
+
+
+def etl_policy(bucket_arn: str, log_group_arn: str, failures_queue_arn: str) -> dict[str, Any]:
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _logs_statement(log_group_arn),
+            {"Sid": "VpcNetworkInterfaces", "Effect": "Allow", "Action": LAMBDA_VPC_ACTIONS, "Resource": "*"},
+            {"Sid": "ListRawBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
+            {"Sid": "ReadRawObjects", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{bucket_arn}/*"},
+            # The on-failure destination of asynchronous invocations is sent with this role.
+            {"Sid": "OnFailureDestination", "Effect": "Allow", "Action": "sqs:SendMessage",
+             "Resource": failures_queue_arn},
+        ],
+    }
+
+
+def ec2_host_policy(bucket_arn: str) -> dict[str, Any]:
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {"Sid": "ListBackups", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn,
+             "Condition": {"StringLike": {"s3:prefix": ["backups/*"]}}},
+            {"Sid": "ReadWriteBackups", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+             "Resource": f"{bucket_arn}/backups/*"},
+        ],
+    }
+
+
+def bucket_policy(bucket_arn: str) -> dict[str, Any]:
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+             "Resource": [bucket_arn, f"{bucket_arn}/*"],
+             "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        ],
+    }
+
+
+def ssm_agent_buckets(region: str) -> list[str]:
+    """S3 buckets the SSM agent reads through the gateway endpoint (AWS Systems Manager docs)."""
+    return [
+        f"aws-ssm-{region}", f"amazon-ssm-{region}", f"amazon-ssm-packages-{region}",
+        f"{region}-birdwatcher-prod", f"aws-ssm-distributor-file-{region}",
+        f"aws-ssm-document-attachments-{region}", f"patch-baseline-snapshot-{region}",
+    ]
+
+
+def s3_endpoint_policy(raw_bucket: str, extra_buckets: list[str], read_only_buckets: list[str],
+                       partition: str = "aws") -> dict[str, Any]:
+    """Gateway endpoint policy: only the buckets the private subnets need, nothing else in S3."""
+    arn = f"arn:{partition}:s3:::"
+    statements: list[dict[str, Any]] = [
+        {"Sid": "PlatformBuckets", "Effect": "Allow", "Principal": "*",
+         "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
+         "Resource": [r for b in [raw_bucket, *extra_buckets] for r in (f"{arn}{b}", f"{arn}{b}/*")]},
+    ]
+    if read_only_buckets:
+        statements.append({"Sid": "SsmAgentBuckets", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                           "Resource": [f"{arn}{b}/*" for b in read_only_buckets]})
+    return {"Version": VERSION, "Statement": statements}

@@ -1,0 +1,152 @@
+"""The S3 raw bucket and the warehouse password in SSM Parameter Store."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from toolkit.provision.aws import error_code
+from toolkit.provision.engine import Ctx, canonical_json
+from toolkit.provision.policies import bucket_policy
+
+PUBLIC_ACCESS_BLOCK = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+ENCRYPTION = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]}
+OWNERSHIP = {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+
+
+def lifecycle_rules(ctx: Ctx) -> list[dict[str, Any]]:
+    s = ctx.cfg.storage
+    raw: dict[str, Any] = {"ID": "raw-events", "Filter": {"Prefix": "events/"}, "Status": "Enabled"}
+    if s.raw_transition_ia_days:
+        raw["Transitions"] = [{"Days": s.raw_transition_ia_days, "StorageClass": "STANDARD_IA"}]
+    if s.raw_expiration_days:
+        raw["Expiration"] = {"Days": s.raw_expiration_days}
+    rules = [raw] if len(raw) > 3 else []
+    for rule_id, prefix, days in (("invalid-events", "invalid/", s.invalid_expiration_days),
+                                  ("backups", "backups/", s.backups_expiration_days)):
+        if days:
+            rules.append({"ID": rule_id, "Filter": {"Prefix": prefix}, "Status": "Enabled",
+                          "Expiration": {"Days": days}})
+    rules.append({"ID": "abort-incomplete-uploads", "Filter": {"Prefix": ""}, "Status": "Enabled",
+                  "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}})
+    return rules
+
+
+def _bucket_exists(ctx: Ctx, bucket: str) -> bool:
+    try:
+        ctx.call("s3", "head_bucket", Bucket=bucket, ExpectedBucketOwner=ctx.account)
+        return True
+    except ClientError as exc:
+        if error_code(exc) in {"404", "NoSuchBucket", "NotFound"}:
+            return False
+        if error_code(exc) in {"403", "AccessDenied"}:
+            raise RuntimeError(
+                f"bucket {bucket} exists but belongs to another account: set storage.raw_bucket_name") from None
+        raise
+
+
+def _read(ctx: Ctx, operation: str, bucket: str, missing_codes: set[str], pick: Callable[[dict], Any]) -> Any:
+    try:
+        return pick(ctx.call("s3", operation, Bucket=bucket))
+    except ClientError as exc:
+        if error_code(exc) in missing_codes:
+            return None
+        raise
+
+
+def raw_bucket(ctx: Ctx) -> None:
+    bucket, region = ctx.names.bucket, ctx.region
+    ctx.state["bucket"] = bucket
+    exists = _bucket_exists(ctx, bucket)
+    if not exists:
+        ctx.record("create", "s3 bucket", bucket, "private, encrypted, TLS only, lifecycle")
+        if ctx.plan_only:
+            return
+        create: dict[str, Any] = {"Bucket": bucket, "ObjectOwnership": "BucketOwnerEnforced"}
+        if region != "us-east-1":
+            create["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        ctx.call("s3", "create_bucket", **create)
+        ctx.clients("s3").get_waiter("bucket_exists").wait(Bucket=bucket, WaiterConfig={"Delay": 2})
+    else:
+        ctx.keep()
+    policy = canonical_json(bucket_policy(f"arn:{ctx.clients.partition}:s3:::{bucket}"))
+    tags = sorted(ctx.tag_list(), key=lambda t: t["Key"])
+    settings: list[tuple[str, Callable[[], Any], Any, Callable[[], None]]] = [
+        ("public access block",
+         lambda: _read(ctx, "get_public_access_block", bucket, {"NoSuchPublicAccessBlockConfiguration"},
+                       lambda r: r["PublicAccessBlockConfiguration"]),
+         PUBLIC_ACCESS_BLOCK,
+         lambda: ctx.call("s3", "put_public_access_block", Bucket=bucket,
+                          PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK)),
+        ("default encryption",
+         lambda: _read(ctx, "get_bucket_encryption", bucket, {"ServerSideEncryptionConfigurationNotFoundError"},
+                       lambda r: r["ServerSideEncryptionConfiguration"]),
+         ENCRYPTION,
+         lambda: ctx.call("s3", "put_bucket_encryption", Bucket=bucket, ServerSideEncryptionConfiguration=ENCRYPTION)),
+        ("object ownership",
+         lambda: _read(ctx, "get_bucket_ownership_controls", bucket, {"OwnershipControlsNotFoundError"},
+                       lambda r: r["OwnershipControls"]),
+         OWNERSHIP,
+         lambda: ctx.call("s3", "put_bucket_ownership_controls", Bucket=bucket, OwnershipControls=OWNERSHIP)),
+        ("TLS-only policy",
+         lambda: _read(ctx, "get_bucket_policy", bucket, {"NoSuchBucketPolicy"}, lambda r: canonical_json(r["Policy"])),
+         policy,
+         lambda: ctx.call("s3", "put_bucket_policy", Bucket=bucket, Policy=policy)),
+        ("lifecycle",
+         lambda: _read(ctx, "get_bucket_lifecycle_configuration", bucket, {"NoSuchLifecycleConfiguration"},
+                       lambda r: canonical_json(r["Rules"])),
+         canonical_json(lifecycle_rules(ctx)),
+         lambda: ctx.call("s3", "put_bucket_lifecycle_configuration", Bucket=bucket,
+                          LifecycleConfiguration={"Rules": lifecycle_rules(ctx)})),
+        ("tags",
+         lambda: _read(ctx, "get_bucket_tagging", bucket, {"NoSuchTagSet"},
+                       lambda r: sorted(r["TagSet"], key=lambda t: t["Key"])),
+         tags,
+         lambda: ctx.call("s3", "put_bucket_tagging", Bucket=bucket, Tagging={"TagSet": tags})),
+    ]
+    for label, read, wanted, write in settings:
+        if exists:
+            current = read()
+            if _same(current, wanted):
+                continue
+            ctx.record("update", "s3 bucket", bucket, label)
+        if not ctx.plan_only:
+            write()
+
+
+def _same(current: Any, wanted: Any) -> bool:
+    if isinstance(wanted, dict | list) and current is not None:
+        return canonical_json(current) == canonical_json(wanted)
+    return current == wanted
+
+
+def dw_password(ctx: Ctx) -> None:
+    """A generated password for the ETL's warehouse user, kept as a SecureString; never printed."""
+    name = ctx.names.dw_password_parameter
+    ctx.state["dw_password_parameter"] = name
+    try:
+        parameter = ctx.call("ssm", "get_parameter", Name=name, WithDecryption=True)["Parameter"]
+        ctx.state["dw_password"] = parameter["Value"]
+        ctx.keep()
+        return
+    except ClientError as exc:
+        if error_code(exc) != "ParameterNotFound":
+            raise
+    ctx.record("create", "ssm parameter", name, "SecureString, generated")
+    if ctx.plan_only:
+        ctx.state["dw_password"] = ctx.pending("password")
+        return
+    # URL-safe, so it also fits a libpq connection URL without escaping.
+    password = secrets.token_urlsafe(32)
+    ctx.call("ssm", "put_parameter", Name=name, Value=password, Type="SecureString", Tier="Standard",
+             Description=f"PostgreSQL password of {ctx.cfg.etl.dw_user} on the {ctx.cfg.prefix} warehouse",
+             Tags=ctx.tag_list())
+    ctx.state["dw_password"] = password
