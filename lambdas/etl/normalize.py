@@ -66,9 +66,10 @@ class ParsedObject:
 
 
 class BadValue(ValueError):
-    def __init__(self, field_name: str, message: str):
+    def __init__(self, field_name: str, message: str, code: str = "bad_value"):
         super().__init__(message)
         self.field = field_name
+        self.code = code
 
 
 def _text(value: Any) -> str | None:
@@ -240,10 +241,12 @@ def build_row(raw: dict[str, Any], key: str, line_no: int, fallback_received: da
     sent = contract.parse_timestamp(event.get("sent_at"))
     when = event_time(received, created, sent)
     if when > received + FUTURE_TOLERANCE:
-        raise BadValue("client_timestamp", f"event time {when.isoformat()} is more than 5 minutes after receipt")
+        raise BadValue("client_timestamp", f"event time {when.isoformat()} is more than 5 minutes after receipt",
+                       "future_timestamp")
     if when < received - late_limit:
         raise BadValue("client_timestamp",
-                       f"event time {when.isoformat()} is older than the late limit ({late_limit}) before receipt")
+                       f"event time {when.isoformat()} is older than the late limit ({late_limit}) before receipt",
+                       "too_late")
 
     event_id = ingest.get("event_id")
     if not contract.is_uuid(event_id):
@@ -277,8 +280,7 @@ def build_row(raw: dict[str, Any], key: str, line_no: int, fallback_received: da
         _amount(product.get("discount_price"), "product.discount_price"), _text(product.get("url_path")),
         contract.canonical_event_name(event["event_name"]), received, created, sent, login_state,
         page_url, page_path, _text(event.get("page_title")), referrer, ref_host,
-        channel_for(page_host, ref_host, utm[1] and utm[0], utm[1], paid_click) if utm[1] else
-        channel_for(page_host, ref_host, utm[0], None, paid_click),
+        channel_for(page_host, ref_host, utm[0], utm[1], paid_click),
         *utm,
         device_type, browser, browser_version, os_family, os_version, is_bot,
         _text(ingest.get("source_ip")), _text(event.get("transaction_id")),
@@ -293,10 +295,8 @@ def parse_object(key: str, body: bytes, last_modified: datetime | None, late_lim
     """Every line of one raw object: rows for the good ones, a Rejected for each bad one."""
     out = ParsedObject(key)
     text = body.decode("utf-8", errors="replace")
-    if key.endswith(".json"):  # the seed's one-event objects (may be pretty-printed)
-        lines = [text] if text.strip() else []
-    else:
-        lines = text.splitlines()
+    # The seed's one-event objects (.json) may be pretty-printed: one event per object.
+    lines = ([text] if text.strip() else []) if key.endswith(".json") else text.splitlines()
     for index, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -319,9 +319,7 @@ def parse_object(key: str, body: bytes, last_modified: datetime | None, late_lim
             out.rejected.append(Rejected(index, r.code, r.field, r.message, line, _maybe_uuid(ingest),
                                          _received(ingest)))
         except BadValue as exc:
-            code = "future_timestamp" if "after receipt" in str(exc) else (
-                "too_late" if "late limit" in str(exc) else "bad_value")
-            out.rejected.append(Rejected(index, code, exc.field, str(exc), line, _maybe_uuid(ingest),
+            out.rejected.append(Rejected(index, exc.code, exc.field, str(exc), line, _maybe_uuid(ingest),
                                          _received(ingest)))
     return out
 

@@ -1,0 +1,297 @@
+"""The derive phase: sessions, visitors and aggregates for what the load phase touched.
+
+Everything here is recomputed from stored events for the touched slices only (session
+groups, hours, days, cohort weeks), so the result is a function of the set of events loaded,
+not of how they were split into runs. Runs in one transaction that also clears the pending
+work, so an interrupted derive is simply redone by the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from clickstream_common import contract
+
+INACTIVITY = "30 minutes"
+SESSION_CAP_SECONDS = 86400
+PAGE_EVENTS = ("page_view", "view_item_list", "view_item", "view_cart")
+
+_STEPS_SETUP = """
+CREATE TEMP TABLE d_groups ON COMMIT DROP AS SELECT session_group FROM etl_pending_groups;
+CREATE TEMP TABLE d_hours ON COMMIT DROP AS SELECT activity_hour FROM etl_pending_hours;
+CREATE TEMP TABLE d_old_sessions ON COMMIT DROP AS
+  SELECT session_key, session_date, person_key FROM clickstream_sessions WHERE false;
+CREATE TEMP TABLE d_new_sessions ON COMMIT DROP AS
+  SELECT session_key, session_date, person_key FROM clickstream_sessions WHERE false;
+"""
+
+# Events of the touched groups with their session. Without a client session id a run of
+# activity ends after 30 minutes of silence; any run is cut every 24 h from its first event.
+_ASSIGN = f"""
+CREATE TEMP TABLE d_events ON COMMIT DROP AS
+WITH ev AS (
+  SELECT e.*,
+    lag(e.event_timestamp) OVER (PARTITION BY e.session_group ORDER BY e.event_timestamp, e.event_id) AS prev_ts
+  FROM clickstream_events e JOIN d_groups g USING (session_group)
+), runs AS (
+  SELECT ev.*, count(*) FILTER (
+           WHERE prev_ts IS NULL
+              OR (left(session_group, 2) <> 's:' AND event_timestamp - prev_ts > interval '{INACTIVITY}'))
+         OVER (PARTITION BY session_group ORDER BY event_timestamp, event_id) AS run_no
+  FROM ev
+), cut AS (
+  SELECT runs.*, floor(extract(epoch FROM event_timestamp - min(event_timestamp)
+                                 OVER (PARTITION BY session_group, run_no)) / {SESSION_CAP_SECONDS})::int AS cap_no
+  FROM runs
+), keyed AS (
+  SELECT cut.*, first_value(event_id) OVER (PARTITION BY session_group, run_no, cap_no
+                                            ORDER BY event_timestamp, event_id) AS first_event_id
+  FROM cut
+)
+SELECT keyed.*,
+  CASE WHEN left(session_group, 2) = 's:'
+       THEN CASE WHEN cap_no = 0 THEN session_id ELSE session_id || '#' || cap_no END
+       ELSE left(session_group, 2) || md5(session_group || '|' || first_event_id::text) END AS session_key,
+  row_number() OVER (PARTITION BY session_group, run_no, cap_no ORDER BY event_timestamp, event_id) AS pos,
+  row_number() OVER (PARTITION BY session_group, run_no, cap_no
+                     ORDER BY event_timestamp DESC, event_id DESC) AS pos_desc
+FROM keyed
+"""
+
+_FUNNEL_CASE = " ".join(
+    f"WHEN event_type = '{name}' THEN {index}" for index, name in enumerate(contract.funnel_stages(), start=1)
+)
+_PAGE_EVENTS_SQL = ", ".join(f"'{n}'" for n in PAGE_EVENTS)
+
+_REPLACE_SESSIONS = f"""
+WITH old AS (
+  DELETE FROM clickstream_sessions s USING d_groups g WHERE s.session_group = g.session_group
+  RETURNING s.session_key, s.session_date, s.person_key
+), old_saved AS (
+  INSERT INTO d_old_sessions SELECT * FROM old
+), agg AS (
+  SELECT session_key,
+    max(session_group) AS session_group,
+    max(session_id) AS session_id,
+    max(client_id) FILTER (WHERE pos = 1) AS first_client_id,
+    max(client_id) AS any_client_id,
+    max(user_id) FILTER (WHERE pos = 1) AS first_user_id,
+    min(user_id) AS any_user_id,
+    CASE WHEN bool_or(login_state = 'logged_in') THEN 'logged_in'
+         WHEN bool_or(login_state = 'guest') THEN 'guest' ELSE 'anonymous' END AS login_state,
+    min(event_timestamp) AS session_start, max(event_timestamp) AS session_end,
+    count(*) AS event_count,
+    count(*) FILTER (WHERE event_type IN ({_PAGE_EVENTS_SQL})) AS page_view_count,
+    max(page_path) FILTER (WHERE pos = 1) AS landing_page,
+    max(page_path) FILTER (WHERE pos_desc = 1) AS exit_page,
+    max(channel) FILTER (WHERE pos = 1) AS channel,
+    max(referrer_host) FILTER (WHERE pos = 1) AS referrer_host,
+    max(utm_source) FILTER (WHERE pos = 1) AS utm_source,
+    max(utm_medium) FILTER (WHERE pos = 1) AS utm_medium,
+    max(utm_campaign) FILTER (WHERE pos = 1) AS utm_campaign,
+    max(device_type) FILTER (WHERE pos = 1) AS device_type,
+    max(browser_family) FILTER (WHERE pos = 1) AS browser_family,
+    max(os_family) FILTER (WHERE pos = 1) AS os_family,
+    bool_or(is_bot) AS is_bot,
+    (array_agg(product_category ORDER BY event_timestamp, event_id)
+       FILTER (WHERE product_category IS NOT NULL))[1] AS product_category,
+    coalesce(max(CASE {_FUNNEL_CASE} END), 0) AS funnel_stage,
+    count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
+    coalesce(sum(value) FILTER (WHERE event_type = 'purchase'), 0) AS revenue
+  FROM d_events GROUP BY session_key
+), new AS (
+  INSERT INTO clickstream_sessions
+  SELECT a.session_key, a.session_group, a.session_id, coalesce(a.first_client_id, a.any_client_id),
+    coalesce(m.user_id, a.first_user_id, a.any_user_id),
+    CASE WHEN coalesce(m.user_id, a.first_user_id, a.any_user_id) IS NOT NULL
+           THEN 'u:' || coalesce(m.user_id, a.first_user_id, a.any_user_id)
+         WHEN coalesce(a.first_client_id, a.any_client_id) IS NOT NULL
+           THEN 'c:' || coalesce(a.first_client_id, a.any_client_id)
+         ELSE a.session_group END,
+    a.login_state, a.session_start, a.session_end, (a.session_start AT TIME ZONE 'UTC')::date,
+    floor(extract(epoch FROM a.session_end - a.session_start))::int, a.event_count, a.page_view_count,
+    a.landing_page, a.exit_page, a.channel, a.referrer_host, a.utm_source, a.utm_medium, a.utm_campaign,
+    a.device_type, a.browser_family, a.os_family, a.is_bot, a.product_category,
+    a.event_count = a.page_view_count AND a.page_view_count <= 1,
+    extract(epoch FROM a.session_end - a.session_start) >= 10 OR a.page_view_count >= 2 OR a.funnel_stage >= 1,
+    a.funnel_stage, (ARRAY[{", ".join(f"'{n}'" for n in contract.funnel_stages())}])[nullif(a.funnel_stage, 0)],
+    a.funnel_stage >= 1, a.funnel_stage >= 2, a.funnel_stage >= 3, a.funnel_stage >= 4,
+    a.purchases, a.revenue, false, :run_id
+  FROM agg a LEFT JOIN clickstream_identity_map m ON m.client_id = coalesce(a.first_client_id, a.any_client_id)
+  RETURNING session_key, session_date, person_key
+)
+INSERT INTO d_new_sessions SELECT * FROM new
+"""
+
+_VISITORS = """
+CREATE TEMP TABLE d_persons ON COMMIT DROP AS
+  SELECT person_key FROM d_old_sessions UNION SELECT person_key FROM d_new_sessions;
+CREATE TEMP TABLE d_cohorts ON COMMIT DROP AS
+  SELECT v.cohort_week FROM clickstream_visitors v JOIN d_persons USING (person_key);
+DELETE FROM clickstream_visitors v USING d_persons p WHERE v.person_key = p.person_key;
+INSERT INTO clickstream_visitors
+SELECT DISTINCT ON (s.person_key) s.person_key,
+  s.session_start,
+  max(s.session_end) OVER (PARTITION BY s.person_key),
+  date_trunc('week', s.session_start AT TIME ZONE 'UTC')::date,
+  s.channel, s.device_type, s.is_bot,
+  count(*) OVER (PARTITION BY s.person_key),
+  :run_id
+FROM clickstream_sessions s JOIN d_persons USING (person_key)
+ORDER BY s.person_key, s.session_start, s.session_key;
+INSERT INTO d_cohorts SELECT v.cohort_week FROM clickstream_visitors v JOIN d_persons USING (person_key);
+UPDATE clickstream_sessions s SET is_first_visit = (s.session_key = f.first_key)
+FROM (SELECT DISTINCT ON (x.person_key) x.person_key, x.session_key AS first_key
+      FROM clickstream_sessions x JOIN d_persons USING (person_key)
+      ORDER BY x.person_key, x.session_start, x.session_key) f
+WHERE s.person_key = f.person_key AND s.is_first_visit IS DISTINCT FROM (s.session_key = f.first_key);
+"""
+
+_RETENTION = """
+DELETE FROM agg_weekly_retention r WHERE r.cohort_week IN (SELECT cohort_week FROM d_cohorts);
+INSERT INTO agg_weekly_retention (cohort_week, week_offset, channel, device_type, is_bot, cohort_size, active_visitors)
+WITH cohort AS (
+  SELECT v.* FROM clickstream_visitors v WHERE v.cohort_week IN (SELECT cohort_week FROM d_cohorts)
+), sizes AS (
+  SELECT cohort_week, first_channel, first_device_type, is_bot, count(*) AS cohort_size
+  FROM cohort GROUP BY 1, 2, 3, 4
+), active AS (
+  SELECT c.cohort_week,
+         ((date_trunc('week', s.session_start AT TIME ZONE 'UTC')::date - c.cohort_week) / 7) AS week_offset,
+         c.first_channel, c.first_device_type, c.is_bot, count(DISTINCT c.person_key) AS active_visitors
+  FROM cohort c JOIN clickstream_sessions s USING (person_key)
+  GROUP BY 1, 2, 3, 4, 5
+)
+SELECT a.cohort_week, a.week_offset, a.first_channel, a.first_device_type, a.is_bot, z.cohort_size, a.active_visitors
+FROM active a JOIN sizes z USING (cohort_week, first_channel, first_device_type, is_bot);
+"""
+
+_DAYS = """
+CREATE TEMP TABLE d_session_days ON COMMIT DROP AS
+  SELECT session_date FROM d_old_sessions UNION SELECT session_date FROM d_new_sessions;
+CREATE TEMP TABLE d_event_days ON COMMIT DROP AS
+  SELECT DISTINCT (activity_hour AT TIME ZONE 'UTC')::date AS activity_date FROM d_hours;
+"""
+
+_FUNNEL = """
+DELETE FROM agg_daily_funnel WHERE session_date IN (SELECT session_date FROM d_session_days);
+INSERT INTO agg_daily_funnel
+SELECT session_date, channel, device_type, login_state, coalesce(product_category, '(none)'), is_bot,
+  count(*), count(*) FILTER (WHERE reached_view_item), count(*) FILTER (WHERE reached_add_to_cart),
+  count(*) FILTER (WHERE reached_begin_checkout), count(*) FILTER (WHERE reached_purchase),
+  count(*) FILTER (WHERE is_engaged), count(*) FILTER (WHERE is_bounce), sum(revenue)
+FROM clickstream_sessions WHERE session_date IN (SELECT session_date FROM d_session_days)
+GROUP BY 1, 2, 3, 4, 5, 6;
+"""
+
+_TRANSITIONS = """
+DELETE FROM agg_page_transitions WHERE session_date IN (SELECT session_date FROM d_session_days);
+INSERT INTO agg_page_transitions
+WITH pages AS (
+  SELECT s.session_key, s.session_date, s.device_type, s.channel, s.login_state, s.is_bot,
+         e.page_path, e.event_timestamp, e.event_id,
+         lag(e.page_path) OVER (PARTITION BY s.session_key ORDER BY e.event_timestamp, e.event_id) AS prev_path
+  FROM clickstream_sessions s
+  JOIN clickstream_events e ON e.session_group = s.session_group
+   AND e.event_timestamp BETWEEN s.session_start AND s.session_end
+  WHERE s.session_date IN (SELECT session_date FROM d_session_days) AND e.page_path IS NOT NULL
+), steps AS (
+  SELECT * FROM pages WHERE prev_path IS DISTINCT FROM page_path
+), pairs AS (
+  SELECT session_key, session_date, device_type, channel, login_state, is_bot,
+    coalesce(lag(page_path) OVER w, '(entrance)') AS from_page, page_path AS to_page
+  FROM steps WINDOW w AS (PARTITION BY session_key ORDER BY event_timestamp, event_id)
+  UNION ALL
+  (SELECT DISTINCT ON (session_key) session_key, session_date, device_type, channel, login_state, is_bot,
+     page_path, '(exit)'
+   FROM steps ORDER BY session_key, event_timestamp DESC, event_id DESC)
+)
+SELECT session_date, from_page, to_page, device_type, channel, login_state, is_bot,
+  count(*), count(DISTINCT session_key)
+FROM pairs GROUP BY 1, 2, 3, 4, 5, 6, 7;
+"""
+
+_HOURLY = """
+DELETE FROM agg_hourly_activity WHERE activity_hour IN (SELECT activity_hour FROM d_hours);
+INSERT INTO agg_hourly_activity
+SELECT date_trunc('hour', e.event_timestamp), e.event_type, e.device_type, e.channel, e.login_state, e.is_bot,
+  count(*), count(DISTINCT e.client_id), count(DISTINCT e.user_id), count(DISTINCT e.session_group)
+FROM d_hours h JOIN clickstream_events e
+  ON e.event_timestamp >= h.activity_hour AND e.event_timestamp < h.activity_hour + interval '1 hour'
+GROUP BY 1, 2, 3, 4, 5, 6;
+"""
+
+_PRODUCTS = """
+DELETE FROM agg_daily_product_engagement WHERE activity_date IN (SELECT activity_date FROM d_event_days);
+INSERT INTO agg_daily_product_engagement
+  (activity_date, product_id, product_category, product_brand, device_type, channel, login_state, is_bot,
+   product_name, views, add_to_carts, checkouts, purchases, quantity_purchased, revenue)
+SELECT (e.event_timestamp AT TIME ZONE 'UTC')::date, e.product_id, coalesce(e.product_category, '(none)'),
+  coalesce(e.product_brand, '(none)'), e.device_type, e.channel, e.login_state, e.is_bot,
+  (array_agg(e.product_name ORDER BY e.event_timestamp DESC, e.event_id) FILTER (WHERE e.product_name IS NOT NULL))[1],
+  count(*) FILTER (WHERE e.event_type = 'view_item'),
+  count(*) FILTER (WHERE e.event_type = 'add_to_cart'),
+  count(*) FILTER (WHERE e.event_type = 'begin_checkout'),
+  count(*) FILTER (WHERE e.event_type = 'purchase'),
+  coalesce(sum(coalesce(e.quantity, 1)) FILTER (WHERE e.event_type = 'purchase'), 0),
+  coalesce(sum(coalesce(e.value, coalesce(e.product_discount_price, e.product_price) * coalesce(e.quantity, 1)))
+           FILTER (WHERE e.event_type = 'purchase'), 0)
+FROM d_event_days d JOIN clickstream_events e
+  ON e.event_timestamp >= (d.activity_date::timestamp AT TIME ZONE 'UTC')
+ AND e.event_timestamp < ((d.activity_date + 1)::timestamp AT TIME ZONE 'UTC')
+WHERE e.product_id IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+"""
+
+_CLEAR = """
+DELETE FROM etl_pending_groups p USING d_groups g WHERE p.session_group = g.session_group;
+DELETE FROM etl_pending_hours p USING d_hours h WHERE p.activity_hour = h.activity_hour;
+"""
+
+
+@dataclass(slots=True)
+class DeriveResult:
+    groups: int = 0
+    sessions_touched: int = 0
+    hours: int = 0
+
+
+def derive(connection: Any, run_id: int, fault: Any = None) -> DeriveResult:
+    """Recompute sessions, visitors and aggregates for the pending work, in one transaction."""
+    result = DeriveResult()
+    connection.run("START TRANSACTION")
+    try:
+        connection.run(_STEPS_SETUP)
+        result.groups = connection.run("SELECT count(*) FROM d_groups")[0][0]
+        result.hours = connection.run("SELECT count(*) FROM d_hours")[0][0]
+        if result.groups or result.hours:
+            connection.run(_ASSIGN)
+            connection.run(_REPLACE_SESSIONS, run_id=run_id)
+            result.sessions_touched = connection.run(
+                "SELECT count(*) FROM (SELECT session_key FROM d_old_sessions"
+                " UNION SELECT session_key FROM d_new_sessions) t")[0][0]
+            if fault is not None:
+                fault("derive", "sessions")
+            for statement in _VISITORS.split(";\n"):
+                if statement.strip():
+                    connection.run(statement, **({"run_id": run_id} if ":run_id" in statement else {}))
+            connection.run(_RETENTION)
+            connection.run(_DAYS)
+            connection.run(_FUNNEL)
+            connection.run(_TRANSITIONS)
+            connection.run(_HOURLY)
+            connection.run(_PRODUCTS)
+            connection.run(_CLEAR)
+        connection.run("COMMIT")
+    except BaseException:
+        _rollback(connection)
+        raise
+    return result
+
+
+def _rollback(connection: Any) -> None:
+    # The connection may be gone; the original error is the one that matters.
+    with contextlib.suppress(Exception):
+        connection.run("ROLLBACK")

@@ -1,0 +1,80 @@
+"""ETL configuration from the function's environment (the seed's variable names)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from .db import PgTarget, ssl_mode_from_env
+
+
+class ConfigurationError(RuntimeError):
+    pass
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigurationError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    bucket: str
+    target: PgTarget
+    lookback: timedelta = timedelta(hours=48)
+    late_limit: timedelta = timedelta(days=7)
+    read_workers: int = 16
+    batch_objects: int = 500
+    batch_events: int = 50_000
+    events_prefix: str = "events/"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        bucket = env.get("RAW_BUCKET_NAME", "").strip()
+        if not bucket:
+            raise ConfigurationError("RAW_BUCKET_NAME is not set")
+        missing = [n for n in ("DW_PG_HOST", "DW_PG_USER", "DW_PG_DATABASE") if not env.get(n, "").strip()]
+        if missing:
+            raise ConfigurationError(f"{', '.join(missing)} not set")
+        password = env.get("DW_PG_PASSWORD", "")
+        password_file = env.get("DW_PG_PASSWORD_FILE", "").strip()
+        if not password and password_file:
+            # Local runs keep the password in a 0600 file rather than in the environment.
+            try:
+                password = Path(password_file).expanduser().read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigurationError(f"DW_PG_PASSWORD_FILE {password_file}: {exc.strerror}") from None
+        try:
+            sslmode = ssl_mode_from_env(env.get("DW_PG_SSL"))
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+        target = PgTarget(
+            host=env["DW_PG_HOST"].strip(),
+            port=_int(env, "DW_PG_PORT", 5432, 1, 65535),
+            database=env["DW_PG_DATABASE"].strip(),
+            user=env["DW_PG_USER"].strip(),
+            password=password,
+            sslmode=sslmode,
+            root_cert=env.get("DW_PG_SSL_ROOT_CERT") or None,
+        )
+        return cls(
+            bucket=bucket,
+            target=target,
+            lookback=timedelta(hours=_int(env, "ETL_LOOKBACK_HOURS", 48, 1, 24 * 90)),
+            late_limit=timedelta(hours=_int(env, "ETL_LATE_LIMIT_HOURS", 24 * 7, 1, 24 * 3650)),
+            read_workers=_int(env, "ETL_READ_WORKERS", 16, 1, 64),
+            batch_objects=_int(env, "ETL_BATCH_OBJECTS", 500, 1, 100_000),
+            batch_events=_int(env, "ETL_BATCH_EVENTS", 50_000, 1, 10_000_000),
+        )

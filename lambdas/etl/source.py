@@ -1,0 +1,82 @@
+"""The raw zone: which objects exist in a window, and their contents.
+
+Listing is per UTC hour prefix (``events/YYYY/MM/DD/HH/``) and fully paginated: the seed's
+ETL read one unpaginated page and silently lost every object past the first 1,000.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .load import ObjectInfo
+
+RAW_SUFFIXES = (".ndjson", ".ndjson.gz", ".json", ".json.gz", ".jsonl", ".jsonl.gz")
+
+
+class SourceUnreachable(RuntimeError):
+    """S3 could not be listed or read."""
+
+
+def make_s3_client(max_pool: int) -> Any:
+    # Imported here so that importing the handler stays cheap (cold starts).
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "total_max_attempts": 5}, connect_timeout=5, read_timeout=30,
+                    max_pool_connections=max_pool)
+    return boto3.client("s3", config=config)
+
+
+def floor_hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def hour_prefixes(since: datetime, until: datetime, root: str = "events/") -> list[str]:
+    """Every hour partition that may hold objects received in [since, until)."""
+    prefixes = []
+    hour = floor_hour(since)
+    while hour < until:
+        prefixes.append(f"{root}{hour:%Y/%m/%d/%H}/")
+        hour += timedelta(hours=1)
+    return prefixes
+
+
+def list_objects(s3: Any, bucket: str, prefixes: list[str]) -> Iterator[ObjectInfo]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    paginator = s3.get_paginator("list_objects_v2")
+    try:
+        for prefix in prefixes:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", ()):
+                    key = item["Key"]
+                    if key.endswith(RAW_SUFFIXES):
+                        yield ObjectInfo(key, item["ETag"].strip('"'), item["Size"], item.get("LastModified"))
+    except (BotoCoreError, ClientError) as exc:
+        raise SourceUnreachable(f"cannot list s3://{bucket}/{prefixes[0] if prefixes else ''}: {exc}") from exc
+
+
+def decode(key: str, body: bytes) -> bytes:
+    if key.endswith(".gz") or body[:2] == b"\x1f\x8b":
+        return gzip.decompress(body)
+    return body
+
+
+def fetch(s3: Any, bucket: str, info: ObjectInfo) -> bytes:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        # IfMatch: a key rewritten since it was listed is read as listed or not at all.
+        response = s3.get_object(Bucket=bucket, Key=info.key, IfMatch=f'"{info.etag}"')
+        return decode(info.key, response["Body"].read())
+    except (BotoCoreError, ClientError) as exc:
+        raise SourceUnreachable(f"cannot read s3://{bucket}/{info.key}: {exc}") from exc
+
+
+def fetch_many(s3: Any, bucket: str, infos: list[ObjectInfo], pool: ThreadPoolExecutor) -> Iterator[bytes]:
+    """Bodies in the order of ``infos``, read concurrently."""
+    return pool.map(lambda info: fetch(s3, bucket, info), infos)
