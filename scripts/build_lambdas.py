@@ -7,12 +7,19 @@ Usage: scripts/build_lambdas.py [ingest] [etl] [--output DIR]
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+# Run as `scripts/<name>.py` the shebang finds the system Python, which lacks the pinned
+# packages; switch to the project's virtualenv once (scripts/bootstrap.sh creates it).
+if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != VENV_PYTHON.parents[1].resolve():
+    os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(Path(__file__).resolve()), *sys.argv[1:]])  # noqa: S606
+sys.path.insert(0, str(ROOT))
 
-from toolkit.provision.lambda_zips import DEFAULT_OUTPUT, FUNCTIONS, BuildError, build_function
+from toolkit.provision.lambda_zips import DEFAULT_OUTPUT, FUNCTIONS, BuildError, build_function  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

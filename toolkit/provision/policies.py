@@ -50,8 +50,11 @@ def etl_policy(bucket_arn: str, log_group_arn: str, failures_queue_arn: str) -> 
         "Statement": [
             _logs_statement(log_group_arn),
             {"Sid": "VpcNetworkInterfaces", "Effect": "Allow", "Action": LAMBDA_VPC_ACTIONS, "Resource": "*"},
-            {"Sid": "ListRawBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
-            {"Sid": "ReadRawObjects", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{bucket_arn}/*"},
+            # The ETL lists and reads accepted events only: never invalid/ or backups/.
+            {"Sid": "ListRawEvents", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn,
+             "Condition": {"StringLike": {"s3:prefix": ["events/*"]}}},
+            {"Sid": "ReadRawEvents", "Effect": "Allow", "Action": "s3:GetObject",
+             "Resource": f"{bucket_arn}/events/*"},
             # The on-failure destination of asynchronous invocations is sent with this role.
             {"Sid": "OnFailureDestination", "Effect": "Allow", "Action": "sqs:SendMessage",
              "Resource": failures_queue_arn},
