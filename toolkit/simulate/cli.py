@@ -143,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_progress and info.isatty():
         progress = RichProgress(config.end_ts - config.start_ts, stream=info)
     realtime = not (args.dry_run or args.output)
+    # A file gets its lines in plan order: one writer, so the same seed gives the same bytes.
+    concurrency = 1 if not realtime else args.concurrency
     try:
-        stats = run(planner.batches(), sink, concurrency=args.concurrency, max_rate=args.max_rate or None,
+        stats = run(planner.batches(), sink, concurrency=concurrency, max_rate=args.max_rate or None,
                     realtime=realtime, progress=progress, origin_ts=config.start_ts)
     except KeyboardInterrupt:
         print("simulate: interrupted", file=info)

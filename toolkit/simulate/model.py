@@ -251,6 +251,7 @@ class Planner:
         self.shop = _Shop(catalog or load_catalog(config.catalog_path or _default_catalog()), config.site_url)
         self.visitors: list[Visitor] = []
         self._seq = 0
+        self._visitor_count = 0
         rng = random.Random(config.seed ^ 0x5EED)
         # Some products sell better than others, independent of the traffic's random stream.
         order = list(self.shop.products)
@@ -294,8 +295,10 @@ class Planner:
     def _new_visitor(self, t: float) -> Visitor:
         rng = self.rng
         account = None
+        self._visitor_count += 1
         if rng.random() < self.config.account_share:
-            account = f"u-{rng.choice(FIRST_NAMES)}{rng.randrange(1, 1000)}"
+            # The counter keeps two people from sharing an account.
+            account = f"u-{rng.choice(FIRST_NAMES)}{self._visitor_count}"
         favourite = rng.choice(self.shop.categories) if rng.random() < 0.5 else None
         visitor = Visitor(account=account, clients=[self._new_client()], last_seen=t, favourite=favourite)
         self.visitors.append(visitor)
@@ -327,7 +330,7 @@ class Planner:
         if visitor is None:
             visitor = self._new_visitor(t)
             client = visitor.clients[0]
-        elif rng.random() < 0.12 and len(visitor.clients) < 3:
+        elif rng.random() < 0.15 and len(visitor.clients) < 3:
             # The same person on another device: a new clientId the warehouse can stitch to
             # the first one when they log in.
             client = self._new_client()
@@ -401,7 +404,8 @@ class Planner:
         cfg, rng = self.config, self.rng
         out = [batch]
         if rng.random() < cfg.late_share:
-            delay = min(cfg.max_late_seconds, rng.lognormvariate(math.log(1200), 1.6))
+            # Held back at least a minute (the next page load, the next visit), now and then for days.
+            delay = min(cfg.max_late_seconds, 60 + rng.lognormvariate(math.log(1200), 1.5))
             batch.send_at += delay
             batch.kind = "late"
         if rng.random() < cfg.duplicate_share:
@@ -490,7 +494,8 @@ class _SessionBuilder:
         focus = list(channel.focus_categories) if channel else []
         if visitor.favourite:
             focus.append(visitor.favourite)
-        self.focus = set(focus)
+        # Ordered (not a set): string hashing differs per process and would break determinism.
+        self.focus = tuple(dict.fromkeys(focus))
         weights = [planner.popularity[p.id] * (4.0 if p.category in self.focus else 1.0) for p in self.shop.products]
         self.cum_weights = list(_accumulate(weights))
 
@@ -668,7 +673,10 @@ class _SessionBuilder:
         rng, channel, shop = self.rng, self.channel, self.shop
         assert channel is not None
         device = self.client.device
-        will_login = self.visitor.account is not None and rng.random() < self.p.config.login_share
+        login_share = self.p.config.login_share
+        if self.client.sessions == 1 and self.returning:
+            login_share = max(login_share, 0.8)  # a known customer on a new device signs in
+        will_login = self.visitor.account is not None and rng.random() < login_share
         multiplier = channel.conversion * device.conversion * (1.3 if self.returning else 1.0)
         if self.client.login_state == "logged_in":
             multiplier *= 1.2
