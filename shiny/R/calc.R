@@ -1,0 +1,291 @@
+# Pure calculations behind the charts: data frames in, data frames or lists out, no database
+# and no Shiny, so they are tested directly on fixture data (tests/testthat/test-calc.R).
+
+FUNNEL_STEPS <- c("view_item", "add_to_cart", "begin_checkout", "purchase")
+LOGIN_STATES <- c("logged_in", "anonymous", "guest")
+DEVICE_TYPES <- c("desktop", "mobile", "tablet", "bot", "other")
+CHANNELS <- c("direct", "organic_search", "paid_search", "social", "email", "referral", "internal")
+WEEKDAYS <- c("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+`%||%` <- function(a, b) if (is.null(a) || !length(a) || (length(a) == 1 && is.na(a))) b else a
+
+safe_div <- function(num, den) {
+  if (!length(num) || !length(den)) return(numeric(0))
+  n <- max(length(num), length(den))
+  num <- rep_len(as.numeric(num), n)
+  den <- rep_len(as.numeric(den), n)
+  out <- num / den
+  out[is.na(den) | den == 0] <- NA_real_
+  out
+}
+
+# Relative change; NA when there is nothing to compare with.
+pct_change <- function(current, previous) safe_div(current - previous, previous)
+
+# The period of the same length that ends the day before `start`.
+previous_period <- function(start, end) {
+  start <- as.Date(start)
+  end <- as.Date(end)
+  days <- as.integer(end - start) + 1L
+  list(start = start - days, end = start - 1L)
+}
+
+# Hourly points for short ranges, daily beyond (hourly over months is unreadable and slow).
+grain_for_range <- function(start, end, max_hourly_days = 7) {
+  if (as.integer(as.Date(end) - as.Date(start)) + 1L <= max_hourly_days) "hour" else "day"
+}
+
+# Numbers with NA as 0; NULL (a missing column) as 0, an empty column as numeric(0).
+num0 <- function(x) {
+  if (is.null(x)) return(0)
+  x <- suppressWarnings(as.numeric(x))
+  x[is.na(x)] <- 0
+  x
+}
+
+# KPI table for the Overview: one row per metric with current, previous and relative change.
+overview_kpis <- function(funnel_rows, user_rows) {
+  pick <- function(df, period, column) {
+    if (!nrow(df) || !column %in% names(df)) return(0)
+    sum(num0(df[[column]][df$period == period]))
+  }
+  metrics <- function(period) {
+    sessions <- pick(funnel_rows, period, "sessions")
+    c(
+      sessions = sessions,
+      users = pick(user_rows, period, "users"),
+      conversion_rate = safe_div(pick(funnel_rows, period, "purchase_sessions"), sessions),
+      revenue = pick(funnel_rows, period, "revenue"),
+      bounce_rate = safe_div(pick(funnel_rows, period, "bounced_sessions"), sessions)
+    )
+  }
+  cur <- metrics("current")
+  prev <- metrics("previous")
+  data.frame(
+    metric = names(cur),
+    current = unname(cur),
+    previous = unname(prev),
+    change = unname(pct_change(cur, prev)),
+    stringsAsFactors = FALSE
+  )
+}
+
+# Completes a time series with zero rows for the buckets without data, so a quiet day shows
+# as a dip and not as a straight line across it.
+fill_time_series <- function(rows, start, end, grain = c("day", "hour"), value_cols = NULL) {
+  grain <- match.arg(grain)
+  from <- as.POSIXct(paste(as.Date(start), "00:00:00"), tz = "UTC")
+  to <- as.POSIXct(paste(as.Date(end), "00:00:00"), tz = "UTC") + if (grain == "day") 0 else 23 * 3600
+  step <- if (grain == "day") 86400 else 3600
+  grid <- data.frame(t = seq(from, to, by = step))
+  if (is.null(value_cols)) value_cols <- setdiff(names(rows), "t")
+  if (!nrow(rows)) {
+    for (col in value_cols) grid[[col]] <- 0
+    return(grid)
+  }
+  rows$t <- as.POSIXct(format(as.POSIXct(rows$t, tz = "UTC"), "%Y-%m-%d %H:%M:%S", tz = "UTC"), tz = "UTC")
+  key <- format(grid$t, "%Y-%m-%d %H", tz = "UTC")
+  idx <- match(key, format(rows$t, "%Y-%m-%d %H", tz = "UTC"))
+  for (col in value_cols) grid[[col]] <- ifelse(is.na(idx), 0, num0(rows[[col]])[idx])
+  grid
+}
+
+# Funnel steps from one row of stage counts: conversion from the previous and the first
+# step, and the drop-off between consecutive steps.
+funnel_steps <- function(counts) {
+  n <- vapply(FUNNEL_STEPS, function(s) if (s %in% names(counts)) sum(num0(counts[[s]])) else 0, numeric(1))
+  prev <- c(NA_real_, head(n, -1))
+  data.frame(
+    step = FUNNEL_STEPS,
+    sessions = unname(n),
+    conversion_from_previous = unname(ifelse(is.na(prev), 1, safe_div(n, prev))),
+    conversion_from_first = unname(safe_div(n, n[[1]])),
+    drop_off = unname(ifelse(is.na(prev), 0, prev - n)),
+    drop_off_rate = unname(ifelse(is.na(prev), 0, 1 - safe_div(n, prev))),
+    stringsAsFactors = FALSE
+  )
+}
+
+# Per-segment step counts and conversion rates, largest segments first.
+funnel_breakdown <- function(rows) {
+  if (!nrow(rows)) {
+    return(data.frame(segment = character(0), sessions = numeric(0), view_item = numeric(0),
+                      add_to_cart = numeric(0), begin_checkout = numeric(0), purchase = numeric(0),
+                      view_to_cart = numeric(0), cart_to_checkout = numeric(0),
+                      checkout_to_purchase = numeric(0), view_to_purchase = numeric(0),
+                      session_conversion = numeric(0)))
+  }
+  out <- data.frame(segment = as.character(rows$segment), stringsAsFactors = FALSE)
+  for (col in c("sessions", FUNNEL_STEPS)) out[[col]] <- num0(rows[[col]])
+  out$view_to_cart <- safe_div(out$add_to_cart, out$view_item)
+  out$cart_to_checkout <- safe_div(out$begin_checkout, out$add_to_cart)
+  out$checkout_to_purchase <- safe_div(out$purchase, out$begin_checkout)
+  out$view_to_purchase <- safe_div(out$purchase, out$view_item)
+  out$session_conversion <- safe_div(out$purchase, out$sessions)
+  out <- out[order(-out$sessions, out$segment), , drop = FALSE]
+  rownames(out) <- NULL
+  out
+}
+
+# Sums product rows to one level (product, category or brand) and derives the rates from
+# the summed counts (rates of rows are never averaged).
+product_rollup <- function(rows, level = c("product", "product_category", "product_brand")) {
+  level <- match.arg(level)
+  measures <- c("views", "add_to_carts", "checkouts", "purchases", "quantity_purchased", "revenue")
+  if (!nrow(rows)) {
+    out <- data.frame(key = character(0), label = character(0))
+    if (level == "product") out$product_category <- out$product_brand <- character(0)
+    for (m in measures) out[[m]] <- numeric(0)
+    out$add_to_cart_rate <- numeric(0)
+    out$purchase_rate <- numeric(0)
+    return(out)
+  }
+  if (level == "product") {
+    key <- as.character(rows$product_id)
+    label <- ifelse(is.na(rows$product_name) | rows$product_name == "", key, as.character(rows$product_name))
+  } else {
+    key <- as.character(rows[[level]])
+    label <- key
+  }
+  groups <- split(seq_len(nrow(rows)), key)
+  out <- data.frame(key = names(groups), stringsAsFactors = FALSE)
+  out$label <- vapply(groups, function(i) label[i[1]], character(1))
+  if (level == "product") {
+    out$product_category <- vapply(groups, function(i) as.character(rows$product_category[i[1]]), character(1))
+    out$product_brand <- vapply(groups, function(i) as.character(rows$product_brand[i[1]]), character(1))
+  }
+  for (m in measures) out[[m]] <- vapply(groups, function(i) sum(num0(rows[[m]][i])), numeric(1))
+  out$add_to_cart_rate <- safe_div(out$add_to_carts, out$views)
+  out$purchase_rate <- safe_div(out$purchases, out$views)
+  rownames(out) <- NULL
+  out
+}
+
+# Top n rows by a measure; rates only rank items with at least `min_views` views so that a
+# product viewed once and bought once does not top the list.
+top_n_by <- function(rolled, by = "views", n = 10, min_views = 20) {
+  if (!nrow(rolled)) return(rolled)
+  if (by %in% c("add_to_cart_rate", "purchase_rate")) rolled <- rolled[num0(rolled$views) >= min_views, , drop = FALSE]
+  value <- num0(rolled[[by]])
+  rolled <- rolled[order(-value, -num0(rolled$views), rolled$key), , drop = FALSE]
+  rownames(rolled) <- NULL
+  head(rolled, n)
+}
+
+# Sankey input from page transitions: the `max_pages` busiest pages keep their name, the
+# rest become "Other"; links are re-summed after bucketing, and Other -> Other (which only
+# exists because of bucketing) is dropped. Node indices are 0-based for plotly.
+sankey_data <- function(transitions, max_pages = 8, other = "Other") {
+  empty <- list(nodes = character(0), links = data.frame(source = integer(0), target = integer(0), value = numeric(0),
+                                                         from = character(0), to = character(0)))
+  if (!nrow(transitions)) return(empty)
+  tr <- data.frame(from = as.character(transitions$from_page), to = as.character(transitions$to_page),
+                   value = num0(transitions$transitions), stringsAsFactors = FALSE)
+  tr <- tr[tr$value > 0, , drop = FALSE]
+  if (!nrow(tr)) return(empty)
+  framing <- c("(entrance)", "(exit)")
+  flow <- tapply(c(tr$value, tr$value), c(tr$from, tr$to), sum)
+  pages <- setdiff(names(flow), framing)
+  pages <- pages[order(-flow[pages], pages)]
+  keep <- c(framing, head(pages, max_pages))
+  tr$from[!tr$from %in% keep] <- other
+  tr$to[!tr$to %in% keep] <- other
+  tr <- tr[!(tr$from == other & tr$to == other), , drop = FALSE]
+  agg <- aggregate(value ~ from + to, data = tr, FUN = sum)
+  agg <- agg[order(-agg$value, agg$from, agg$to), , drop = FALSE]
+  nodes <- unique(c("(entrance)", intersect(keep[-(1:2)], c(agg$from, agg$to)),
+                    if (other %in% c(agg$from, agg$to)) other, "(exit)"))
+  nodes <- nodes[nodes %in% c(agg$from, agg$to)]
+  links <- data.frame(source = match(agg$from, nodes) - 1L, target = match(agg$to, nodes) - 1L,
+                      value = agg$value, from = agg$from, to = agg$to, stringsAsFactors = FALSE)
+  rownames(links) <- NULL
+  list(nodes = nodes, links = links)
+}
+
+# Landing or exit page table with bounce and conversion rates.
+page_table <- function(rows, kind = c("landing", "exit"), n = 15) {
+  kind <- match.arg(kind)
+  if (!nrow(rows)) return(data.frame(page = character(0), sessions = numeric(0), bounce_rate = numeric(0),
+                                     conversion_rate = numeric(0)))
+  rows <- rows[rows$kind == kind, , drop = FALSE]
+  out <- data.frame(page = as.character(rows$page), sessions = num0(rows$sessions),
+                    bounce_rate = safe_div(num0(rows$bounces), num0(rows$sessions)),
+                    conversion_rate = safe_div(num0(rows$purchases), num0(rows$sessions)),
+                    stringsAsFactors = FALSE)
+  out <- out[order(-out$sessions, out$page), , drop = FALSE]
+  rownames(out) <- NULL
+  head(out, n)
+}
+
+# Cohort x week-offset retention matrix. The cohort size is taken from offset 0 (everyone is
+# active in their first week); offsets that have not happened yet by `as_of` stay NA.
+retention_matrix <- function(rows, max_offset = 12, as_of = Sys.Date()) {
+  if (!nrow(rows)) return(list(cohorts = character(0), offsets = 0:max_offset,
+                               rate = matrix(numeric(0), 0, max_offset + 1), size = numeric(0)))
+  rows$cohort_week <- as.Date(rows$cohort_week)
+  cohorts <- sort(unique(rows$cohort_week))
+  offsets <- 0:max_offset
+  size <- vapply(cohorts, function(c) {
+    r <- rows[rows$cohort_week == c, , drop = FALSE]
+    s0 <- sum(num0(r$cohort_size[r$week_offset == 0]))
+    if (s0 > 0) s0 else max(c(0, tapply(num0(r$cohort_size), r$week_offset, sum)))
+  }, numeric(1))
+  rate <- matrix(NA_real_, length(cohorts), length(offsets))
+  current_week <- as.Date(as_of) - (as.integer(format(as.Date(as_of), "%u")) - 1L)
+  for (i in seq_along(cohorts)) {
+    for (j in seq_along(offsets)) {
+      if (cohorts[i] + 7L * offsets[j] > current_week) next
+      hit <- rows$cohort_week == cohorts[i] & rows$week_offset == offsets[j]
+      rate[i, j] <- safe_div(sum(num0(rows$active_visitors[hit])), size[i])
+    }
+  }
+  list(cohorts = format(cohorts, "%Y-%m-%d"), offsets = offsets, rate = rate, size = size)
+}
+
+# 7 x 24 matrix of events by ISO weekday (rows, Monday first) and UTC hour (columns).
+activity_heatmap <- function(rows) {
+  m <- matrix(0, 7, 24, dimnames = list(WEEKDAYS, sprintf("%02d", 0:23)))
+  if (!nrow(rows)) return(m)
+  for (i in seq_len(nrow(rows))) {
+    d <- as.integer(rows$dow[i])
+    h <- as.integer(rows$hour[i])
+    if (!is.na(d) && !is.na(h) && d >= 1 && d <= 7 && h >= 0 && h <= 23) m[d, h + 1] <- m[d, h + 1] + num0(rows$events[i])
+  }
+  m
+}
+
+# ETL freshness: minutes since the last successful run and since the newest loaded event,
+# graded against the 30-minute schedule.
+freshness_status <- function(last_success_at, newest_event_at, now, warn_minutes = 45, stale_minutes = 90) {
+  minutes <- function(t) {
+    if (is.null(t) || !length(t) || is.na(t)) return(NA_real_)
+    as.numeric(difftime(as.POSIXct(now, tz = "UTC"), as.POSIXct(t, tz = "UTC"), units = "mins"))
+  }
+  since_run <- minutes(last_success_at)
+  lag <- minutes(newest_event_at)
+  status <- if (is.na(since_run)) "no data" else if (since_run <= warn_minutes) "fresh" else
+    if (since_run <= stale_minutes) "late" else "stale"
+  list(status = status, minutes_since_success = since_run, data_lag_minutes = lag)
+}
+
+format_minutes <- function(m) {
+  if (is.na(m)) return("never")
+  if (m < 1) return("< 1 min")
+  if (m < 120) return(sprintf("%d min", as.integer(round(m))))
+  if (m < 48 * 60) return(sprintf("%.1f h", m / 60))
+  sprintf("%.1f days", m / 1440)
+}
+
+format_metric <- function(metric, value) {
+  if (is.na(value)) return("–")
+  switch(metric,
+    conversion_rate = , bounce_rate = sprintf("%.1f%%", 100 * value),
+    revenue = formatC(value, format = "f", digits = 2, big.mark = ","),
+    formatC(value, format = "d", big.mark = ",")
+  )
+}
+
+format_change <- function(change) {
+  if (is.na(change)) return("no previous data")
+  sprintf("%s%.1f%% vs previous period", if (change >= 0) "+" else "", 100 * change)
+}

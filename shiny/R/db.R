@@ -1,0 +1,138 @@
+# Warehouse access: settings from the environment, one connection per R process (Shiny
+# serves all sessions of an app from one process), reconnect on failure, timings kept for
+# the benchmark.
+
+dw_settings <- function(env = Sys.getenv()) {
+  get <- function(name, default = "") {
+    value <- env[name]
+    if (is.na(value) || !nzchar(value)) default else unname(value)
+  }
+  list(
+    host = get("DW_PG_HOST", "127.0.0.1"),
+    port = as.integer(get("DW_PG_PORT", "5432")),
+    dbname = get("DW_PG_DATABASE", "clickstream_dw"),
+    user = get("DW_PG_USER"),
+    password = get("DW_PG_PASSWORD"),
+    # RPostgreSQL has no TLS arguments of its own; libpq reads PGSSLMODE/PGSSLROOTCERT.
+    sslmode = get("DW_PG_SSLMODE", "verify-full"),
+    sslrootcert = get("DW_PG_SSLROOTCERT"),
+    statement_timeout_ms = as.integer(get("DW_PG_STATEMENT_TIMEOUT_MS", "15000"))
+  )
+}
+
+# Rewrites :name placeholders to $1, $2, ... (a repeated name reuses its number) and returns
+# the SQL with the parameter names in position order. `::type` casts are left alone.
+sql_placeholders <- function(sql) {
+  pattern <- "(?<![:A-Za-z0-9_]):([A-Za-z_][A-Za-z0-9_]*)"
+  found <- regmatches(sql, gregexpr(pattern, sql, perl = TRUE))[[1]]
+  names <- unique(substring(found, 2))
+  for (i in seq_along(names)) {
+    sql <- gsub(paste0("(?<![:A-Za-z0-9_]):", names[i], "(?![A-Za-z0-9_])"), paste0("$", i), sql, perl = TRUE)
+  }
+  list(sql = sql, params = names)
+}
+
+# A PostgreSQL array literal for a character vector, every element quoted and escaped.
+pg_text_array <- function(x) {
+  x <- as.character(x)
+  x <- x[!is.na(x)]
+  if (!length(x)) return("{}")
+  escaped <- gsub("([\"\\\\])", "\\\\\\1", x)
+  paste0("{", paste0("\"", escaped, "\"", collapse = ","), "}")
+}
+
+# One value as the text PostgreSQL parses for its parameter.
+pg_param_text <- function(value, name) {
+  if (is.null(value)) stop("missing value for query parameter :", name)
+  if (inherits(value, "Date")) return(format(value, "%Y-%m-%d"))
+  if (inherits(value, "POSIXt")) return(format(value, "%Y-%m-%dT%H:%M:%OS6Z", tz = "UTC"))
+  if (is.logical(value) && length(value) == 1 && !is.na(value)) return(if (value) "true" else "false")
+  if (is.numeric(value) && length(value) == 1 && !is.na(value)) return(format(value, scientific = FALSE))
+  if (is.character(value) && length(value) == 1 && !is.na(value) && !isTRUE(attr(value, "array"))) return(value)
+  if (is.character(value) || is.factor(value) || length(value) == 0) return(pg_text_array(value))
+  stop("unsupported value for query parameter :", name)
+}
+
+# Marks a character vector as a text[] parameter even when it has a single element.
+as_pg_array <- function(x) {
+  x <- as.character(if (is.null(x)) character(0) else x)
+  attr(x, "array") <- TRUE
+  x
+}
+
+# Compiled on first use: R/ files are sourced alphabetically, before queries.R is.
+.compiled <- new.env(parent = emptyenv())
+compiled_query <- function(name) {
+  if (is.null(.compiled[[name]])) {
+    sql <- QUERIES[[name]]
+    if (is.null(sql)) stop("unknown query: ", name)
+    .compiled[[name]] <- sql_placeholders(sql)
+  }
+  .compiled[[name]]
+}
+
+dw_open <- function(settings = dw_settings()) {
+  dw <- new.env(parent = emptyenv())
+  dw$settings <- settings
+  dw$con <- NULL
+  dw$timings <- data.frame(query = character(0), ms = numeric(0))
+  dw$record_timings <- FALSE
+  dw
+}
+
+dw_connect <- function(dw) {
+  s <- dw$settings
+  if (!nzchar(s$user)) stop("DW_PG_USER is not set: the dashboards need the read-only warehouse login")
+  Sys.setenv(PGSSLMODE = s$sslmode, PGAPPNAME = "clickstream-dashboards", PGCONNECT_TIMEOUT = "10")
+  if (nzchar(s$sslrootcert)) Sys.setenv(PGSSLROOTCERT = s$sslrootcert)
+  con <- DBI::dbConnect(RPostgreSQL::PostgreSQL(), host = s$host, port = s$port, dbname = s$dbname,
+                        user = s$user, password = as.character(s$password)[1])
+  # Read-only and bounded even if the role were ever given more than SELECT.
+  DBI::dbGetQuery(con, "SET TIME ZONE 'UTC'")
+  DBI::dbGetQuery(con, "SET default_transaction_read_only = on")
+  DBI::dbGetQuery(con, paste0("SET statement_timeout = ", as.integer(s$statement_timeout_ms)))
+  dw$con <- con
+  invisible(dw)
+}
+
+dw_close <- function(dw) {
+  if (!is.null(dw$con)) try(DBI::dbDisconnect(dw$con), silent = TRUE)
+  dw$con <- NULL
+  invisible(dw)
+}
+
+# dbSendQuery rather than dbGetQuery: RPostgreSQL's dbGetQuery turns a failed statement into
+# a warning and NULL, which would look like an empty result.
+dw_run <- function(dw, sql, values) {
+  if (is.null(dw$con)) dw_connect(dw)
+  res <- if (length(values)) DBI::dbSendQuery(dw$con, sql, values) else DBI::dbSendQuery(dw$con, sql)
+  on.exit(DBI::dbClearResult(res))
+  if (!identical(as.integer(DBI::dbGetInfo(res)$isSelect), 1L)) return(data.frame())
+  DBI::dbFetch(res, n = -1)
+}
+
+# Runs QUERIES[[name]] with values taken by name from `params`; returns a data frame.
+dw_query <- function(dw, name, params = list()) {
+  q <- compiled_query(name)
+  values <- lapply(q$params, function(p) pg_param_text(params[[p]], p))
+  started <- proc.time()[["elapsed"]]
+  result <- tryCatch(dw_run(dw, q$sql, values), error = function(e) {
+    # A dropped connection (warehouse restart, idle timeout) gets one fresh attempt.
+    dw_close(dw)
+    dw_run(dw, q$sql, values)
+  })
+  if (isTRUE(dw$record_timings)) {
+    dw$timings[nrow(dw$timings) + 1, ] <- list(name, (proc.time()[["elapsed"]] - started) * 1000)
+  }
+  if (is.null(result)) result <- data.frame()
+  result
+}
+
+# dw_query for the UI: an error becomes an empty frame carrying the message, so a chart shows
+# its empty state with the reason instead of the whole app failing.
+dw_query_safe <- function(dw, name, params = list()) {
+  tryCatch(dw_query(dw, name, params), error = function(e) {
+    message("query ", name, " failed: ", conditionMessage(e))
+    structure(data.frame(), error = conditionMessage(e))
+  })
+}

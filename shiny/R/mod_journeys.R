@@ -1,0 +1,61 @@
+# User journeys: a Sankey of page-to-page transitions (the busiest pages by name, the rest as
+# "Other"), the landing -> exit paths of converting sessions, and landing and exit pages.
+
+journeys_ui <- function(id) {
+  ns <- NS(id)
+  tagList(
+    chart_card("Page transitions", plotly::plotlyOutput(ns("sankey"), height = "480px"),
+               sliderInput(ns("max_pages"), "Pages shown by name", min = 3, max = 20, value = 8, step = 1,
+                           width = "300px"),
+               note = "not filtered by product category"),
+    chart_card("Top paths to purchase (landing → exit page of sessions with a purchase)",
+               DT::DTOutput(ns("purchase_paths"))),
+    bslib::layout_column_wrap(
+      width = 1 / 2, fill = FALSE,
+      chart_card("Landing pages", DT::DTOutput(ns("landing"))),
+      chart_card("Exit pages", DT::DTOutput(ns("exit")))
+    )
+  )
+}
+
+journeys_server <- function(id, dw, filters) {
+  moduleServer(id, function(input, output, session) {
+    transitions <- reactive(dw_query_safe(dw, "journey_transitions", filter_params(filters())))
+    max_pages <- reactive(if (is.null(input$max_pages)) 8 else input$max_pages)
+    sankey <- reactive(sankey_data(transitions(), max_pages()))
+    pages <- reactive(dw_query_safe(dw, "journey_pages", filter_params(filters())))
+    paths <- reactive(dw_query_safe(dw, "journey_purchase_paths", filter_params(filters(), limit = 20)))
+
+    output$sankey <- plotly::renderPlotly({
+      s <- sankey()
+      if (!nrow(s$links)) return(empty_plot(detail = empty_reason(transitions())))
+      p <- plotly::plot_ly(
+        type = "sankey", arrangement = "snap",
+        node = list(label = s$nodes, pad = 15, thickness = 18,
+                    color = ifelse(s$nodes %in% c("(entrance)", "(exit)"), "#adb5bd",
+                                   ifelse(s$nodes == "Other", "#ffc107", "#0d6efd"))),
+        link = list(source = s$links$source, target = s$links$target, value = s$links$value,
+                    color = "rgba(13,110,253,0.25)")
+      )
+      finish_plot(p)
+    })
+    output$purchase_paths <- DT::renderDT({
+      d <- paths()
+      if (!nrow(d)) d <- data.frame(landing_page = character(0), exit_page = character(0), channel = character(0),
+                                    sessions = numeric(0), revenue = numeric(0))
+      total <- sum(num0(d$sessions))
+      d$share <- safe_div(num0(d$sessions), total)
+      names(d) <- c("Landing page", "Exit page", "Channel", "Sessions", "Revenue", "Share of listed")
+      dw_table(d, pct = "Share of listed", money = "Revenue", int = "Sessions")
+    })
+    page_dt <- function(kind) {
+      d <- page_table(pages(), kind)
+      names(d) <- c("Page", "Sessions", "Bounce rate", "Conversion rate")
+      dw_table(d, pct = c("Bounce rate", "Conversion rate"), int = "Sessions")
+    }
+    output$landing <- DT::renderDT(page_dt("landing"))
+    output$exit <- DT::renderDT(page_dt("exit"))
+
+    list(transitions = transitions, sankey = sankey, pages = pages, paths = paths)
+  })
+}

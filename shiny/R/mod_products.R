@@ -1,0 +1,62 @@
+# Products: top products, categories and brands by views, add-to-cart rate, purchase rate or
+# revenue, and a sortable table of every product.
+
+RANK_BY <- c(Views = "views", "Add-to-cart rate" = "add_to_cart_rate", "Purchase rate" = "purchase_rate",
+             Revenue = "revenue")
+
+products_ui <- function(id) {
+  ns <- NS(id)
+  tagList(
+    div(class = "d-flex gap-3 align-items-end",
+        selectInput(ns("rank_by"), "Rank by", choices = RANK_BY, selected = "views", width = "200px"),
+        numericInput(ns("top_n"), "Top", value = 10, min = 3, max = 50, width = "100px"),
+        numericInput(ns("min_views"), "Min. views for rates", value = 20, min = 0, width = "180px")),
+    chart_card("Top products", plotly::plotlyOutput(ns("top_products"), height = "380px")),
+    bslib::layout_column_wrap(
+      width = 1 / 2, fill = FALSE,
+      chart_card("Categories", plotly::plotlyOutput(ns("categories"), height = "320px")),
+      chart_card("Brands", plotly::plotlyOutput(ns("brands"), height = "320px"))
+    ),
+    chart_card("All products", DT::DTOutput(ns("table")))
+  )
+}
+
+products_server <- function(id, dw, filters) {
+  moduleServer(id, function(input, output, session) {
+    rows <- reactive(dw_query_safe(dw, "products", filter_params(filters())))
+    rank_by <- reactive(if (is.null(input$rank_by)) "views" else input$rank_by)
+    top_n <- reactive(max(3, min(50, if (is.numeric(input$top_n) && !is.na(input$top_n)) input$top_n else 10)))
+    min_views <- reactive(if (is.numeric(input$min_views) && !is.na(input$min_views)) input$min_views else 20)
+    by_product <- reactive(product_rollup(rows(), "product"))
+    by_category <- reactive(product_rollup(rows(), "product_category"))
+    by_brand <- reactive(product_rollup(rows(), "product_brand"))
+
+    bar <- function(rolled, title) {
+      by <- rank_by()
+      top <- top_n_by(rolled, by, top_n(), min_views())
+      if (!nrow(top) || sum(num0(top[[by]])) == 0) return(empty_plot(detail = empty_reason(rows())))
+      top$label <- factor(top$label, levels = rev(unique(top$label)))
+      top$value <- num0(top[[by]])
+      top$hover <- sprintf("%s<br>views %s · add-to-cart %.1f%% · purchase %.1f%% · revenue %s", top$label,
+                           format(top$views, big.mark = ","), 100 * num0(top$add_to_cart_rate),
+                           100 * num0(top$purchase_rate), formatC(top$revenue, format = "f", digits = 2, big.mark = ","))
+      p <- plotly::plot_ly(top, x = ~value, y = ~label, type = "bar", orientation = "h", text = ~hover,
+                           hoverinfo = "text", textposition = "none", marker = list(color = "#0d6efd"))
+      finish_plot(p, yaxis = list(title = ""), xaxis = list(title = names(RANK_BY)[RANK_BY == by],
+                                                             tickformat = if (grepl("rate", by)) ".0%" else ""))
+    }
+    output$top_products <- plotly::renderPlotly(bar(by_product(), "Products"))
+    output$categories <- plotly::renderPlotly(bar(by_category(), "Categories"))
+    output$brands <- plotly::renderPlotly(bar(by_brand(), "Brands"))
+    output$table <- DT::renderDT({
+      d <- by_product()[, c("key", "label", "product_category", "product_brand", "views", "add_to_carts",
+                            "checkouts", "purchases", "revenue", "add_to_cart_rate", "purchase_rate")]
+      names(d) <- c("Product id", "Product", "Category", "Brand", "Views", "Add to cart", "Checkouts", "Purchases",
+                    "Revenue", "Add-to-cart rate", "Purchase rate")
+      d <- d[order(-d$Views), , drop = FALSE]
+      dw_table(d, pct = c("Add-to-cart rate", "Purchase rate"), money = "Revenue", page_length = 15)
+    })
+
+    list(rows = rows, by_product = by_product, by_category = by_category, by_brand = by_brand)
+  })
+}

@@ -1,0 +1,226 @@
+# Every SQL statement the dashboards run, in one place.
+#
+# Statements use named placeholders (:name); dw_query() rewrites them to PostgreSQL's
+# positional $n parameters once, at load time, and sends values separately (PQexecParams),
+# so no user input is ever spliced into SQL text. A filter left empty is sent as an empty
+# array and means "all values". Only aggregate tables, sessions and ETL bookkeeping are read:
+# clickstream_events is never scanned on an interaction.
+
+# Filter fragments shared by the statements below (static text, no values).
+.f_login <- "(cardinality(:login_state::text[]) = 0 OR login_state = ANY(:login_state::text[]))"
+.f_device <- "(cardinality(:device_type::text[]) = 0 OR device_type = ANY(:device_type::text[]))"
+.f_channel <- "(cardinality(:channel::text[]) = 0 OR channel = ANY(:channel::text[]))"
+.f_category <- "(cardinality(:product_category::text[]) = 0 OR product_category = ANY(:product_category::text[]))"
+.f_bots <- "(:include_bots::boolean OR NOT is_bot)"
+.f_all <- paste(.f_login, .f_device, .f_channel, .f_category, .f_bots, sep = "\n  AND ")
+.f_no_category <- paste(.f_login, .f_device, .f_channel, .f_bots, sep = "\n  AND ")
+
+QUERIES <- list(
+  # -- global filters ---------------------------------------------------------------------
+  # Loose index scan over (product_category, activity_date): one index probe per category
+  # instead of reading the whole table.
+  filter_categories = "
+WITH RECURSIVE c AS (
+  SELECT min(product_category) AS v FROM agg_daily_product_engagement
+  UNION ALL
+  SELECT (SELECT min(product_category) FROM agg_daily_product_engagement WHERE product_category > c.v)
+  FROM c WHERE c.v IS NOT NULL
+)
+SELECT v AS product_category FROM c WHERE v IS NOT NULL ORDER BY 1",
+
+  # -- Overview -----------------------------------------------------------------------------
+  overview_kpis = paste0("
+SELECT CASE WHEN session_date >= :start::date THEN 'current' ELSE 'previous' END AS period,
+       sum(sessions)::float8 AS sessions,
+       sum(purchase_sessions)::float8 AS purchase_sessions,
+       sum(bounced_sessions)::float8 AS bounced_sessions,
+       sum(engaged_sessions)::float8 AS engaged_sessions,
+       sum(revenue)::float8 AS revenue
+FROM agg_daily_funnel
+WHERE session_date BETWEEN :prev_start::date AND :end::date
+  AND ", .f_all, "
+GROUP BY 1"),
+
+  # Distinct visitors are not additive across aggregate rows, so they come from sessions.
+  overview_users = paste0("
+SELECT period, count(*)::float8 AS users
+FROM (
+  SELECT DISTINCT CASE WHEN session_date >= :start::date THEN 'current' ELSE 'previous' END AS period,
+         person_key
+  FROM clickstream_sessions
+  WHERE session_date BETWEEN :prev_start::date AND :end::date
+    AND ", .f_all, "
+) v
+GROUP BY 1"),
+
+  overview_trend_day = paste0("
+SELECT session_date::timestamp AS t,
+       sum(sessions)::float8 AS sessions,
+       sum(purchase_sessions)::float8 AS purchase_sessions,
+       sum(revenue)::float8 AS revenue
+FROM agg_daily_funnel
+WHERE session_date BETWEEN :start::date AND :end::date
+  AND ", .f_all, "
+GROUP BY 1 ORDER BY 1"),
+
+  overview_trend_hour = paste0("
+SELECT date_trunc('hour', session_start)::timestamp AS t,
+       count(*)::float8 AS sessions,
+       count(*) FILTER (WHERE reached_purchase)::float8 AS purchase_sessions,
+       sum(revenue)::float8 AS revenue
+FROM clickstream_sessions
+WHERE session_date BETWEEN :start::date AND :end::date
+  AND ", .f_all, "
+GROUP BY 1 ORDER BY 1"),
+
+  # -- Funnel -------------------------------------------------------------------------------
+  # The breakdown dimension is chosen by value through CASE, never spliced in.
+  funnel_by_segment = paste0("
+SELECT CASE :breakdown::text
+         WHEN 'channel' THEN channel
+         WHEN 'device_type' THEN device_type
+         WHEN 'product_category' THEN product_category
+         WHEN 'login_state' THEN login_state
+         ELSE 'all'
+       END AS segment,
+       sum(sessions)::float8 AS sessions,
+       sum(view_item_sessions)::float8 AS view_item,
+       sum(add_to_cart_sessions)::float8 AS add_to_cart,
+       sum(begin_checkout_sessions)::float8 AS begin_checkout,
+       sum(purchase_sessions)::float8 AS purchase,
+       sum(revenue)::float8 AS revenue
+FROM agg_daily_funnel
+WHERE session_date BETWEEN :start::date AND :end::date
+  AND ", .f_all, "
+GROUP BY 1"),
+
+  # -- Products -----------------------------------------------------------------------------
+  products = paste0("
+SELECT product_id,
+       max(product_name) AS product_name,
+       product_category,
+       product_brand,
+       sum(views)::float8 AS views,
+       sum(add_to_carts)::float8 AS add_to_carts,
+       sum(checkouts)::float8 AS checkouts,
+       sum(purchases)::float8 AS purchases,
+       sum(quantity_purchased)::float8 AS quantity_purchased,
+       sum(revenue)::float8 AS revenue
+FROM agg_daily_product_engagement
+WHERE activity_date BETWEEN :start::date AND :end::date
+  AND ", .f_all, "
+GROUP BY product_id, product_category, product_brand"),
+
+  # -- User journeys ------------------------------------------------------------------------
+  journey_transitions = paste0("
+SELECT from_page, to_page,
+       sum(transitions)::float8 AS transitions,
+       sum(sessions)::float8 AS sessions
+FROM agg_page_transitions
+WHERE session_date BETWEEN :start::date AND :end::date
+  AND ", .f_no_category, "
+GROUP BY 1, 2"),
+
+  # Landing and exit pages in one pass over the range's sessions.
+  journey_pages = paste0("
+SELECT CASE WHEN GROUPING(landing_page) = 0 THEN 'landing' ELSE 'exit' END AS kind,
+       coalesce(landing_page, exit_page, '(unknown)') AS page,
+       count(*)::float8 AS sessions,
+       count(*) FILTER (WHERE is_bounce)::float8 AS bounces,
+       count(*) FILTER (WHERE reached_purchase)::float8 AS purchases
+FROM clickstream_sessions
+WHERE session_date BETWEEN :start::date AND :end::date
+  AND ", .f_all, "
+GROUP BY GROUPING SETS ((landing_page), (exit_page))"),
+
+  journey_purchase_paths = paste0("
+SELECT coalesce(landing_page, '(unknown)') AS landing_page,
+       coalesce(exit_page, '(unknown)') AS exit_page,
+       channel,
+       count(*)::float8 AS sessions,
+       sum(revenue)::float8 AS revenue
+FROM clickstream_sessions
+WHERE session_date BETWEEN :start::date AND :end::date
+  AND reached_purchase
+  AND ", .f_all, "
+GROUP BY 1, 2, 3
+ORDER BY 4 DESC, 1, 2, 3
+LIMIT :limit::int"),
+
+  # -- Retention ----------------------------------------------------------------------------
+  # Cohorts are keyed by their first session's channel and device only (no login state or
+  # category), so those two filters do not apply here.
+  retention = "
+SELECT cohort_week,
+       week_offset,
+       sum(cohort_size)::float8 AS cohort_size,
+       sum(active_visitors)::float8 AS active_visitors
+FROM agg_weekly_retention
+WHERE cohort_week BETWEEN date_trunc('week', :start::date)::date AND :end::date
+  AND week_offset <= :max_offset::int
+  AND (cardinality(:device_type::text[]) = 0 OR device_type = ANY(:device_type::text[]))
+  AND (cardinality(:channel::text[]) = 0 OR channel = ANY(:channel::text[]))
+  AND (:include_bots::boolean OR NOT is_bot)
+GROUP BY 1, 2
+ORDER BY 1, 2",
+
+  # -- Trends -------------------------------------------------------------------------------
+  trends_heatmap = paste0("
+SELECT extract(isodow FROM activity_hour)::int AS dow,
+       extract(hour FROM activity_hour)::int AS hour,
+       sum(events)::float8 AS events
+FROM agg_hourly_activity
+WHERE activity_hour >= :start::date AND activity_hour < :end::date + 1
+  AND ", .f_no_category, "
+GROUP BY 1, 2"),
+
+  trends_by_type = paste0("
+SELECT date_trunc(:grain::text, activity_hour)::timestamp AS t,
+       event_type,
+       sum(events)::float8 AS events
+FROM agg_hourly_activity
+WHERE activity_hour >= :start::date AND activity_hour < :end::date + 1
+  AND ", .f_no_category, "
+GROUP BY 1, 2
+ORDER BY 1, 2"),
+
+  # -- Data health --------------------------------------------------------------------------
+  health_freshness = "
+SELECT now() AS checked_at,
+       (SELECT max(finished_at) FROM etl_runs WHERE status = 'succeeded') AS last_success_at,
+       (SELECT max(started_at) FROM etl_runs) AS last_started_at,
+       (SELECT max(newest_event_at) FROM etl_runs WHERE status = 'succeeded') AS newest_event_at,
+       (SELECT status FROM etl_runs ORDER BY run_id DESC LIMIT 1) AS last_status,
+       (SELECT count(*) FROM etl_runs WHERE started_at > now() - interval '24 hours')::float8 AS runs_24h,
+       (SELECT count(*) FROM etl_runs
+         WHERE status = 'failed' AND started_at > now() - interval '24 hours')::float8 AS failed_24h,
+       (SELECT count(*) FROM etl_object_ledger WHERE loaded_at > now() - interval '24 hours')::float8 AS objects_24h,
+       (SELECT coalesce(sum(events_rejected), 0) FROM etl_runs
+         WHERE started_at > now() - interval '24 hours')::float8 AS rejected_24h,
+       (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()) AS connection_tls",
+
+  health_runs = "
+SELECT run_id::float8 AS run_id, started_at, finished_at, status, trigger,
+       objects_loaded::float8 AS objects_loaded, events_read::float8 AS events_read,
+       events_loaded::float8 AS events_loaded, events_duplicate::float8 AS events_duplicate,
+       events_rejected::float8 AS events_rejected, sessions_touched::float8 AS sessions_touched,
+       duration_ms::float8 AS duration_ms, newest_event_at,
+       left(error, 300) AS error
+FROM etl_runs
+ORDER BY run_id DESC
+LIMIT :limit::int",
+
+  health_rejects_by_reason = "
+SELECT reason_code, count(*)::float8 AS rejected
+FROM etl_rejected_events
+WHERE rejected_at >= :start::date AND rejected_at < :end::date + 1
+GROUP BY 1
+ORDER BY 2 DESC, 1",
+
+  # raw_line is left out on purpose: it is the client's payload and may hold personal data.
+  health_recent_rejects = "
+SELECT rejected_at, reason_code, field, left(reason, 200) AS reason, object_key, line_no
+FROM etl_rejected_events
+ORDER BY rejected_id DESC
+LIMIT :limit::int"
+)

@@ -1,0 +1,58 @@
+# Shared presentation helpers: empty states, chart defaults, tables.
+
+EMPTY_TEXT <- "No data for these filters"
+
+# A blank chart that says why it is blank; class "empty-state" lets tests and CSS find it.
+empty_plot <- function(message = EMPTY_TEXT, detail = NULL) {
+  text <- if (is.null(detail) || !nzchar(detail)) message else paste0(message, "<br><sub>", detail, "</sub>")
+  p <- plotly::plotly_empty(type = "scatter", mode = "markers")
+  p <- plotly::layout(p,
+    xaxis = list(visible = FALSE), yaxis = list(visible = FALSE),
+    annotations = list(list(text = text, showarrow = FALSE, xref = "paper", yref = "paper",
+                            x = 0.5, y = 0.5, font = list(size = 16, color = "#6c757d")))
+  )
+  p <- plotly::config(p, displayModeBar = FALSE)
+  htmlwidgets::onRender(p, "function(el) { el.classList.add('empty-state'); }")
+}
+
+# The reason a result is empty: the query's error when it failed, else "no data".
+empty_reason <- function(df) {
+  err <- attr(df, "error")
+  if (is.null(err)) NULL else paste("Query failed:", substr(err, 1, 160))
+}
+
+finish_plot <- function(p, ...) {
+  p <- plotly::layout(p, margin = list(l = 60, r = 20, t = 30, b = 50), legend = list(orientation = "h", y = -0.2), ...)
+  plotly::config(p, displaylogo = FALSE, modeBarButtonsToRemove = c("lasso2d", "select2d"))
+}
+
+# DT table with the defaults used everywhere; percentages and money formatted by column name.
+dw_table <- function(df, pct = character(0), money = character(0), int = character(0), page_length = 10,
+                     empty = EMPTY_TEXT) {
+  dt <- DT::datatable(
+    df, rownames = FALSE, selection = "none",
+    options = list(pageLength = page_length, dom = "tip", scrollX = TRUE,
+                   language = list(emptyTable = empty), order = list())
+  )
+  if (length(pct)) dt <- DT::formatPercentage(dt, intersect(pct, names(df)), digits = 1)
+  if (length(money)) dt <- DT::formatCurrency(dt, intersect(money, names(df)), currency = "", digits = 2)
+  if (length(int)) dt <- DT::formatRound(dt, intersect(int, names(df)), digits = 0)
+  dt
+}
+
+# The global filters as query parameters; `extra` adds a tab's own parameters.
+filter_params <- function(f, ...) {
+  c(list(
+    start = as.Date(f$start), end = as.Date(f$end),
+    login_state = as_pg_array(f$login_state), device_type = as_pg_array(f$device_type),
+    channel = as_pg_array(f$channel), product_category = as_pg_array(f$product_category),
+    include_bots = isTRUE(f$include_bots)
+  ), list(...))
+}
+
+chart_card <- function(title, output, ..., note = NULL) {
+  bslib::card(
+    bslib::card_header(title, if (!is.null(note)) tags$small(class = "text-muted ms-2", note)),
+    ..., output, full_screen = TRUE
+  )
+}

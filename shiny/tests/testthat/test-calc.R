@@ -1,0 +1,189 @@
+# The pure calculation functions, on fixture data frames.
+
+test_that("placeholders become positional parameters, casts stay", {
+  q <- sql_placeholders("SELECT :a::date, :b, x::int FROM t WHERE y = :a AND z = ':no' AND w = :b_c")
+  expect_equal(q$params, c("a", "b", "no", "b_c"))
+  expect_equal(q$sql, "SELECT $1::date, $2, x::int FROM t WHERE y = $1 AND z = '$3' AND w = $4")
+})
+
+test_that("every stored query compiles and takes only known parameters", {
+  known <- c("start", "end", "prev_start", "login_state", "device_type", "channel", "product_category",
+             "include_bots", "breakdown", "limit", "max_offset", "grain")
+  for (name in names(QUERIES)) {
+    q <- compiled_query(name)
+    expect_true(all(q$params %in% known), info = name)
+    expect_false(grepl("clickstream_events\\b", q$sql), info = name)
+  }
+})
+
+test_that("text arrays are quoted and escaped", {
+  expect_equal(pg_text_array(character(0)), "{}")
+  expect_equal(pg_text_array(c("a b", "c\"d", "e\\f", NA)), "{\"a b\",\"c\\\"d\",\"e\\\\f\"}")
+  expect_equal(pg_param_text(as_pg_array("x"), "p"), "{\"x\"}")
+  expect_equal(pg_param_text(as_pg_array(NULL), "p"), "{}")
+  expect_equal(pg_param_text("x", "p"), "x")
+  expect_equal(pg_param_text(as.Date("2026-01-02"), "p"), "2026-01-02")
+  expect_equal(pg_param_text(FALSE, "p"), "false")
+  expect_equal(pg_param_text(20, "p"), "20")
+  expect_error(pg_param_text(NULL, "p"), "missing value")
+})
+
+test_that("settings come from the environment, with safe defaults", {
+  s <- dw_settings(c(DW_PG_HOST = "db", DW_PG_PORT = "6432", DW_PG_USER = "reader", DW_PG_PASSWORD = "pw"))
+  expect_equal(s$host, "db")
+  expect_equal(s$port, 6432L)
+  expect_equal(s$sslmode, "verify-full")
+  expect_equal(s$dbname, "clickstream_dw")
+  expect_error(dw_connect(dw_open(dw_settings(c(DW_PG_HOST = "db")))), "DW_PG_USER")
+})
+
+test_that("previous period has the same length and ends the day before", {
+  p <- previous_period("2026-01-12", "2026-01-18")
+  expect_equal(p$start, as.Date("2026-01-05"))
+  expect_equal(p$end, as.Date("2026-01-11"))
+  expect_equal(grain_for_range("2026-01-12", "2026-01-18"), "hour")
+  expect_equal(grain_for_range("2026-01-01", "2026-01-18"), "day")
+})
+
+test_that("overview KPIs compare with the previous period", {
+  funnel <- data.frame(period = c("current", "previous"), sessions = c(150, 80), purchase_sessions = c(15, 8),
+                       bounced_sessions = c(25, 16), revenue = c(1500, 800))
+  users <- data.frame(period = c("current", "previous"), users = c(90, 60))
+  k <- overview_kpis(funnel, users)
+  row <- function(m) k[k$metric == m, ]
+  expect_equal(row("sessions")$change, 0.875)
+  expect_equal(row("users")$change, 0.5)
+  expect_equal(row("conversion_rate")$current, 0.1)
+  expect_equal(row("conversion_rate")$change, 0)
+  expect_equal(row("bounce_rate")$current, 25 / 150)
+  expect_equal(row("revenue")$previous, 800)
+  # Nothing before: no change rather than Inf; an empty warehouse gives zeros and NA rates.
+  k2 <- overview_kpis(funnel[1, ], users[1, ])
+  expect_true(is.na(k2$change[k2$metric == "sessions"]))
+  k3 <- overview_kpis(data.frame(), data.frame())
+  expect_equal(k3$current[k3$metric == "sessions"], 0)
+  expect_true(is.na(k3$current[k3$metric == "conversion_rate"]))
+})
+
+test_that("time series are completed with zero buckets", {
+  rows <- data.frame(t = as.POSIXct(c("2026-01-12", "2026-01-14"), tz = "UTC"), sessions = c(3, 4))
+  d <- fill_time_series(rows, "2026-01-12", "2026-01-15", "day")
+  expect_equal(d$sessions, c(3, 0, 4, 0))
+  h <- fill_time_series(data.frame(), "2026-01-12", "2026-01-12", "hour", "sessions")
+  expect_equal(nrow(h), 24)
+  expect_equal(sum(h$sessions), 0)
+})
+
+test_that("funnel steps give conversion and drop-off", {
+  st <- funnel_steps(list(view_item = 100, add_to_cart = 40, begin_checkout = 20, purchase = 10))
+  expect_equal(st$step, FUNNEL_STEPS)
+  expect_equal(st$conversion_from_previous, c(1, 0.4, 0.5, 0.5))
+  expect_equal(st$conversion_from_first, c(1, 0.4, 0.2, 0.1))
+  expect_equal(st$drop_off, c(0, 60, 20, 10))
+  expect_equal(st$drop_off_rate, c(0, 0.6, 0.5, 0.5))
+  empty <- funnel_steps(list())
+  expect_equal(empty$sessions, c(0, 0, 0, 0))
+  expect_true(all(is.na(empty$conversion_from_first)))
+})
+
+test_that("funnel breakdown orders segments and derives rates", {
+  rows <- data.frame(segment = c("email", "direct"), sessions = c(10, 20), view_item = c(5, 10),
+                     add_to_cart = c(1, 5), begin_checkout = c(1, 2), purchase = c(0, 1))
+  b <- funnel_breakdown(rows)
+  expect_equal(b$segment, c("direct", "email"))
+  expect_equal(b$view_to_cart, c(0.5, 0.2))
+  expect_equal(b$view_to_purchase, c(0.1, 0))
+  expect_equal(b$session_conversion, c(0.05, 0))
+  expect_equal(nrow(funnel_breakdown(data.frame())), 0)
+})
+
+products_fixture <- function() {
+  data.frame(product_id = c("p1", "p2", "p3", "p1"), product_name = c("Trail shoe", "Tote", "Pack", "Trail shoe"),
+             product_category = c("Shoes", "Bags", "Bags", "Shoes"), product_brand = c("N", "A", "G", "N"),
+             views = c(10, 8, 30, 5), add_to_carts = c(4, 2, 3, 1), checkouts = c(2, 1, 1, 0),
+             purchases = c(1, 0, 1, 0), quantity_purchased = c(1, 0, 2, 0), revenue = c(120, 0, 90, 0))
+}
+
+test_that("product rollups sum counts before dividing", {
+  p <- product_rollup(products_fixture(), "product")
+  p1 <- p[p$key == "p1", ]
+  expect_equal(p1$views, 15)
+  expect_equal(p1$add_to_cart_rate, 5 / 15)
+  expect_equal(p1$label, "Trail shoe")
+  cats <- product_rollup(products_fixture(), "product_category")
+  expect_equal(cats$views[cats$key == "Bags"], 38)
+  expect_equal(cats$purchase_rate[cats$key == "Bags"], 1 / 38)
+  expect_equal(nrow(product_rollup(data.frame(), "product_brand")), 0)
+})
+
+test_that("top products rank by the chosen measure, rates only with enough views", {
+  p <- product_rollup(products_fixture(), "product")
+  expect_equal(top_n_by(p, "views", 2)$key, c("p3", "p1"))
+  expect_equal(top_n_by(p, "revenue", 1)$key, "p1")
+  expect_equal(top_n_by(p, "add_to_cart_rate", 5, min_views = 10)$key, c("p1", "p3"))
+  expect_equal(top_n_by(p, "add_to_cart_rate", 5, min_views = 0)$key, c("p1", "p2", "p3"))
+})
+
+test_that("sankey keeps the busiest pages and folds the rest into Other", {
+  tr <- data.frame(
+    from_page = c("(entrance)", "/", "/p/1", "/p/2", "/cart", "/p/3", "/p/3", "/p/2"),
+    to_page = c("/", "/p/1", "/cart", "/p/3", "(exit)", "(exit)", "/p/2", "/p/3"),
+    transitions = c(10, 8, 5, 2, 5, 1, 1, 0))
+  s <- sankey_data(tr, max_pages = 2)
+  expect_setequal(s$nodes, c("(entrance)", "/", "/p/1", "Other", "(exit)"))
+  expect_equal(s$nodes[1], "(entrance)")
+  expect_equal(tail(s$nodes, 1), "(exit)")
+  # Total flow is kept except Other -> Other (2 + 1 between /p/2 and /p/3).
+  expect_equal(sum(s$links$value), sum(tr$transitions) - 3)
+  expect_false(any(s$links$from == "Other" & s$links$to == "Other"))
+  other_exit <- s$links[s$links$from == "Other" & s$links$to == "(exit)", ]
+  expect_equal(other_exit$value, 6)
+  expect_equal(s$nodes[other_exit$source + 1], "Other")
+  expect_equal(nrow(sankey_data(tr[0, ])$links), 0)
+  expect_length(sankey_data(tr, max_pages = 50)$nodes, 7)
+})
+
+test_that("landing and exit tables", {
+  rows <- data.frame(kind = c("landing", "landing", "exit"), page = c("/", "/p", "/cart"),
+                     sessions = c(10, 30, 5), bounces = c(5, 3, 0), purchases = c(1, 3, 0))
+  l <- page_table(rows, "landing")
+  expect_equal(l$page, c("/p", "/"))
+  expect_equal(l$bounce_rate, c(0.1, 0.5))
+  expect_equal(page_table(rows, "exit")$conversion_rate, 0)
+})
+
+test_that("retention matrix divides by the cohort's size and leaves the future blank", {
+  rows <- data.frame(cohort_week = c("2026-01-05", "2026-01-05", "2026-01-05", "2026-01-12", "2026-01-12"),
+                     week_offset = c(0, 1, 2, 0, 1), cohort_size = c(15, 15, 10, 8, 8),
+                     active_visitors = c(15, 5, 2, 8, 3))
+  m <- retention_matrix(rows, max_offset = 3, as_of = as.Date("2026-01-20"))
+  expect_equal(m$cohorts, c("2026-01-05", "2026-01-12"))
+  expect_equal(m$size, c(15, 8))
+  expect_equal(m$rate[1, 1:3], c(1, 1 / 3, 2 / 15))
+  expect_equal(m$rate[1, 4], NA_real_)
+  expect_equal(m$rate[2, 2], 0.375)
+  expect_true(is.na(m$rate[2, 3]))
+  expect_equal(dim(retention_matrix(rows[0, ])$rate), c(0, 13))
+})
+
+test_that("activity heatmap is 7 x 24 with Monday first", {
+  m <- activity_heatmap(data.frame(dow = c(1, 7, 1), hour = c(10, 23, 10), events = c(5, 2, 3)))
+  expect_equal(dim(m), c(7, 24))
+  expect_equal(m["Mon", "10"], 8)
+  expect_equal(m["Sun", "23"], 2)
+  expect_equal(sum(activity_heatmap(data.frame())), 0)
+})
+
+test_that("freshness grades the time since the last successful run", {
+  now <- as.POSIXct("2026-01-18 12:00:00", tz = "UTC")
+  f <- freshness_status(now - 20 * 60, now - 25 * 60, now)
+  expect_equal(f$status, "fresh")
+  expect_equal(f$data_lag_minutes, 25)
+  expect_equal(freshness_status(now - 60 * 60, NA, now)$status, "late")
+  expect_equal(freshness_status(now - 3 * 3600, NA, now)$status, "stale")
+  expect_equal(freshness_status(NA, NA, now)$status, "no data")
+  expect_equal(format_minutes(90), "90 min")
+  expect_equal(format_minutes(NA), "never")
+  expect_equal(format_metric("conversion_rate", 0.1234), "12.3%")
+  expect_equal(format_change(-0.5), "-50.0% vs previous period")
+})

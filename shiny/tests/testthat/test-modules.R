@@ -1,0 +1,230 @@
+# Each tab's server module with shiny::testServer against a real PostgreSQL warehouse: the
+# migrations of sql/dw, the read-only dashboard login, and the rows of tests/fixtures/small_dw.sql.
+
+dw <- scratch_dw("small_dw.sql", env = testthat::teardown_env())
+empty_dw <- scratch_dw(NULL, env = testthat::teardown_env())
+
+plot_json <- function(x) paste(as.character(x), collapse = "")
+is_empty_plot <- function(x) grepl("empty-state", plot_json(x), fixed = TRUE)
+
+test_that("the reader login is read-only and sees only the warehouse", {
+  expect_equal(nrow(dw_query(dw, "filter_categories")), 2)
+  expect_error(dw_run(dw, "DELETE FROM etl_runs", list()), "read-only")
+  # Even with the session's read-only switch turned off, the role itself cannot write.
+  dw_run(dw, "SET default_transaction_read_only = off", list())
+  expect_error(dw_run(dw, "CREATE TABLE x (a int)", list()), "permission denied")
+  expect_error(dw_run(dw, "DELETE FROM etl_runs", list()), "permission denied")
+  dw_run(dw, "SET default_transaction_read_only = on", list())
+  expect_equal(dw_query(dw, "filter_categories")$product_category, c("Bags", "Shoes"))
+})
+
+test_that("a dropped connection is reopened", {
+  DBI::dbDisconnect(dw$con)
+  expect_equal(nrow(dw_query(dw, "health_runs", list(limit = 10))), 3)
+})
+
+test_that("filters module reads categories and excludes bots by default", {
+  testServer(filters_server, args = list(dw = dw), {
+    session$setInputs(dates = as.Date(c("2026-01-18", "2026-01-12")), include_bots = FALSE,
+                      channel = c("direct", "email"))
+    f <- raw()
+    expect_equal(f$start, as.Date("2026-01-12"))
+    expect_equal(f$end, as.Date("2026-01-18"))
+    expect_false(f$include_bots)
+    expect_equal(f$channel, c("direct", "email"))
+  })
+})
+
+test_that("overview: KPIs against the previous period, trend by hour or day", {
+  filters <- reactiveVal(test_filters())
+  testServer(overview_server, args = list(dw = dw, filters = filters), {
+    k <- kpis()
+    get <- function(m, col = "current") k[[col]][k$metric == m]
+    expect_equal(get("sessions"), 4)
+    expect_equal(get("sessions", "previous"), 2)
+    expect_equal(get("sessions", "change"), 1)
+    expect_equal(get("users"), 3)
+    expect_equal(get("users", "previous"), 2)
+    expect_equal(get("conversion_rate"), 0.25)
+    expect_equal(get("conversion_rate", "previous"), 0.5)
+    expect_equal(get("revenue"), 120)
+    expect_equal(get("bounce_rate"), 0.25)
+    expect_match(as.character(output$kpis$html), "Conversion rate")
+
+    # 7 days: hourly by default, from sessions.
+    expect_equal(grain(), "hour")
+    expect_equal(nrow(trend()), 7 * 24)
+    expect_equal(sum(trend()$sessions), 4)
+    expect_false(is_empty_plot(output$trend))
+    session$setInputs(grain = "day")
+    expect_equal(trend()$sessions, c(2, 1, 1, 0, 0, 0, 0))
+
+    # Filters reach the SQL: bots included, then one channel.
+    filters(test_filters(include_bots = TRUE))
+    expect_equal(kpis()$current[kpis()$metric == "sessions"], 5)
+    filters(test_filters(channel = "email"))
+    expect_equal(kpis()$current[kpis()$metric == "sessions"], 1)
+    filters(test_filters(product_category = "Shoes", login_state = "logged_in"))
+    expect_equal(kpis()$current[kpis()$metric == "users"], 1)
+    filters(test_filters(start = "2025-06-01", end = "2025-06-07"))
+    session$flushReact()
+    expect_true(is_empty_plot(output$trend))
+  })
+})
+
+test_that("funnel: steps, drop-off and breakdown", {
+  filters <- reactiveVal(test_filters())
+  testServer(funnel_server, args = list(dw = dw, filters = filters), {
+    session$setInputs(breakdown = "channel")
+    st <- steps()
+    expect_equal(st$sessions, c(3, 3, 2, 1))
+    expect_equal(st$conversion_from_previous, c(1, 1, 2 / 3, 0.5))
+    expect_equal(st$drop_off, c(0, 0, 1, 1))
+    s <- segments()
+    expect_equal(s$segment, c("direct", "email", "organic_search"))
+    expect_equal(s$purchase, c(1, 0, 0))
+    expect_equal(s$view_to_purchase[1], 0.5)
+    expect_match(plot_json(output$funnel), "funnel")
+    expect_false(is_empty_plot(output$breakdown_chart))
+    session$setInputs(breakdown = "device_type")
+    expect_setequal(segments()$segment, c("desktop", "tablet", "mobile"))
+    session$setInputs(breakdown = "'; DROP TABLE etl_runs; --")
+    expect_equal(segments()$segment, "all")
+  })
+})
+
+test_that("products: ranking, rollups and rates", {
+  filters <- reactiveVal(test_filters())
+  testServer(products_server, args = list(dw = dw, filters = filters), {
+    session$setInputs(rank_by = "views", top_n = 10, min_views = 0)
+    p <- by_product()
+    expect_equal(p$views[p$key == "p1"], 15)
+    expect_equal(p$add_to_cart_rate[p$key == "p1"], 5 / 15)
+    expect_equal(p$views[p$key == "p2"], 8)  # the bot's 100 views stay out
+    expect_equal(by_category()$views[by_category()$key == "Bags"], 38)
+    expect_equal(by_brand()$revenue[by_brand()$key == "Globex"], 90)
+    expect_match(plot_json(output$top_products), "Backpack")
+    expect_match(plot_json(output$table), "Add-to-cart rate")
+    filters(test_filters(product_category = "Shoes"))
+    expect_equal(by_product()$key, "p1")
+  })
+})
+
+test_that("journeys: sankey, landing and exit pages, paths to purchase", {
+  filters <- reactiveVal(test_filters())
+  testServer(journeys_server, args = list(dw = dw, filters = filters), {
+    session$setInputs(max_pages = 8)
+    s <- sankey()
+    expect_equal(s$nodes[1], "(entrance)")
+    expect_false("/search" %in% s$nodes)  # bot traffic only
+    expect_equal(sum(s$links$value), 9)
+    expect_match(plot_json(output$sankey), "sankey")
+    session$setInputs(max_pages = 3)
+    expect_true("Other" %in% sankey()$nodes)
+    l <- page_table(pages(), "landing")
+    expect_equal(l$sessions[l$page == "/"], 2)
+    expect_equal(l$bounce_rate[l$page == "/"], 0.5)
+    expect_equal(paths()$landing_page, "/")
+    expect_equal(paths()$exit_page, "/checkout/complete")
+    expect_match(plot_json(output$purchase_paths), "Exit page")
+  })
+})
+
+test_that("retention: cohort matrix", {
+  filters <- reactiveVal(test_filters(start = "2026-01-05"))
+  testServer(retention_server, args = list(dw = dw, filters = filters, today = function() as.Date("2026-01-20")), {
+    session$setInputs(max_offset = 4)
+    m <- matrix_data()
+    expect_equal(m$cohorts, c("2026-01-05", "2026-01-12"))
+    expect_equal(m$size, c(15, 8))
+    expect_equal(m$rate[1, 1:3], c(1, 1 / 3, 2 / 15))
+    expect_equal(m$rate[2, 2], 0.375)
+    expect_true(is.na(m$rate[2, 3]))
+    expect_match(plot_json(output$heatmap), "heatmap")
+    filters(test_filters(start = "2026-01-05", channel = "social"))
+    expect_equal(matrix_data()$size, 5)
+  })
+})
+
+test_that("trends: weekday x hour heatmap and events by type", {
+  filters <- reactiveVal(test_filters())
+  testServer(trends_server, args = list(dw = dw, filters = filters), {
+    h <- heat()
+    expect_equal(h["Mon", "10"], 8)
+    expect_equal(h["Tue", "18"], 3)
+    expect_equal(h["Wed", "09"], 1)
+    expect_equal(sum(h), 12)
+    d <- by_type()
+    expect_equal(sum(d$events[d$event_type == "page_view"]), 9)
+    expect_equal(grain(), "hour")
+    expect_match(plot_json(output$by_type), "begin_checkout")
+    filters(test_filters(include_bots = TRUE))
+    expect_equal(sum(heat()), 22)
+  })
+})
+
+test_that("data health: freshness, runs and rejects", {
+  filters <- reactiveVal(test_filters())
+  testServer(health_server, args = list(dw = dw, filters = filters), {
+    fr <- freshness()
+    expect_equal(fr$status, "stale")  # the fixture's last run was in January 2026
+    expect_equal(fr$row$last_status, "succeeded")
+    expect_false(isTRUE(fr$row$connection_tls))  # the test cluster has no TLS
+    expect_equal(runs()$run_id, c(3, 2, 1))
+    r <- rejects_by_reason()
+    expect_equal(r$reason_code, c("not_json", "missing_field"))
+    expect_equal(r$rejected, c(2, 1))
+    expect_false("raw_line" %in% names(recent_rejects()))
+    expect_match(as.character(output$status$html), "ETL status")
+    expect_false(is_empty_plot(output$rejects_chart))
+  })
+})
+
+test_that("every module works on an empty warehouse and shows empty states", {
+  filters <- reactiveVal(test_filters())
+  testServer(overview_server, args = list(dw = empty_dw, filters = filters), {
+    expect_equal(kpis()$current[kpis()$metric == "sessions"], 0)
+    expect_match(as.character(output$kpis$html), "no previous data")
+    expect_true(is_empty_plot(output$trend))
+  })
+  testServer(funnel_server, args = list(dw = empty_dw, filters = filters), {
+    expect_true(is_empty_plot(output$funnel))
+    expect_true(is_empty_plot(output$breakdown_chart))
+    expect_match(plot_json(output$breakdown_table), "No data")
+  })
+  testServer(products_server, args = list(dw = empty_dw, filters = filters), {
+    expect_true(is_empty_plot(output$top_products))
+    expect_true(is_empty_plot(output$categories))
+    expect_true(is_empty_plot(output$brands))
+    expect_no_error(output$table)
+  })
+  testServer(journeys_server, args = list(dw = empty_dw, filters = filters), {
+    expect_true(is_empty_plot(output$sankey))
+    expect_no_error(output$landing)
+    expect_no_error(output$purchase_paths)
+  })
+  testServer(retention_server, args = list(dw = empty_dw, filters = filters), {
+    expect_true(is_empty_plot(output$heatmap))
+    expect_no_error(output$table)
+  })
+  testServer(trends_server, args = list(dw = empty_dw, filters = filters), {
+    expect_true(is_empty_plot(output$heatmap))
+    expect_true(is_empty_plot(output$by_type))
+  })
+  testServer(health_server, args = list(dw = empty_dw, filters = filters), {
+    expect_equal(freshness()$status, "no data")
+    expect_true(is_empty_plot(output$runs_chart))
+    expect_true(is_empty_plot(output$rejects_chart))
+    expect_match(as.character(output$status$html), "never")
+  })
+})
+
+test_that("an unreachable warehouse gives empty states with the reason, not a crash", {
+  down <- dw_open(list(host = "127.0.0.1", port = 1L, dbname = "x", user = "nobody", password = "x",
+                       sslmode = "disable", sslrootcert = "", statement_timeout_ms = 1000L))
+  filters <- reactiveVal(test_filters())
+  testServer(trends_server, args = list(dw = down, filters = filters), {
+    expect_true(is_empty_plot(output$heatmap))
+    expect_match(plot_json(output$heatmap), "Query failed")
+  })
+})
