@@ -11,6 +11,7 @@ from toolkit.provision.aws import error_code
 from toolkit.provision.engine import Ctx
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+EMULATOR_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 
 
 def resolve_ami(ctx: Ctx) -> None:
@@ -24,13 +25,13 @@ def resolve_ami(ctx: Ctx) -> None:
     except ClientError as exc:
         if error_code(exc) != "ParameterNotFound" or not ctx.clients.emulator:
             raise RuntimeError(f"hosts.ami_ssm_parameter: cannot read {hosts.ami_ssm_parameter}: {exc}") from None
-    # Only against an emulator (e.g. AWS_ENDPOINT_URL set): moto does not carry Debian's public
-    # parameters and refuses to create names under /aws, so take any x86_64 image it has.
-    images = ctx.call("ec2", "describe_images", Owners=["amazon"],
-                      Filters=[{"Name": "architecture", "Values": ["x86_64"]}])["Images"]
-    if not images:
-        raise RuntimeError(f"hosts.ami_ssm_parameter: {hosts.ami_ssm_parameter} not found and no image to fall back to")
-    ami = sorted(images, key=lambda i: i["ImageId"])[0]["ImageId"]
+    # Only against an emulator: moto does not carry Debian's public parameters and refuses to
+    # create names under /aws, but it does have Amazon Linux's, so boot that image there.
+    try:
+        ami = ctx.call("ssm", "get_parameter", Name=EMULATOR_AMI_PARAMETER)["Parameter"]["Value"]
+    except ClientError:
+        raise RuntimeError(f"hosts.ami_ssm_parameter: {hosts.ami_ssm_parameter} not found, nor "
+                           f"{EMULATOR_AMI_PARAMETER} to fall back to") from None
     ctx.reporter.note(f"{hosts.ami_ssm_parameter} is not available in the emulator; using {ami}")
     ctx.state["ami_id"] = ami
 

@@ -19,7 +19,8 @@ from toolkit.provision.engine import Ctx
 from toolkit.provision.iam import INLINE_POLICY_NAME
 
 ENI_TIMEOUT_SECONDS = 45 * 60  # AWS documents up to tens of minutes for Lambda's ENIs
-GONE_CODES = {"ResourceNotFoundException", "NoSuchEntity", "NotFoundException", "NoSuchBucket", "404", "NotFound",
+GONE_CODES = {"ResourceNotFoundException", "NoSuchEntity", "NoSuchBucketPolicy", "NotFoundException", "NoSuchBucket",
+              "404", "NotFound",
               "ParameterNotFound", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist",
               "InvalidGroup.NotFound", "InvalidSubnetID.NotFound", "InvalidVpcID.NotFound",
               "InvalidRouteTableID.NotFound", "InvalidInternetGatewayID.NotFound"}
@@ -252,11 +253,18 @@ def bucket(ctx: Ctx, delete_data: bool) -> None:
 
     def remove() -> None:
         s3 = ctx.clients("s3")
+        # The bucket policy only denies; dropping it first means no condition of it (TLS, or one
+        # added by hand) can stop the deletion half way.
+        _gone_ok(ctx, "s3", "delete_bucket_policy", Bucket=name)
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
             doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
                       for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
             if doomed:
-                ctx.call("s3", "delete_objects", Bucket=name, Delete={"Objects": doomed, "Quiet": True})
+                errors = ctx.call("s3", "delete_objects", Bucket=name,
+                                  Delete={"Objects": doomed, "Quiet": True}).get("Errors", [])
+                if errors:
+                    raise RuntimeError(f"could not delete {len(errors)} object(s) from {name}, e.g. "
+                                       f"{errors[0]['Key']}: {errors[0].get('Code')} {errors[0].get('Message')}")
         ctx.call("s3", "delete_bucket", Bucket=name)
 
     _delete(ctx, "s3 bucket", name, remove, "and every object in it")
