@@ -124,13 +124,13 @@ def _wheel_members(wheel: Path) -> dict[str, bytes]:
     return members
 
 
-def _source_members(package: str) -> dict[str, bytes]:
-    base = LAMBDAS_DIR / package
+def _source_members(package: str, lambdas_dir: Path) -> dict[str, bytes]:
+    base = lambdas_dir / package
     if not base.is_dir():
-        raise BuildError(f"lambdas/{package} does not exist")
+        raise BuildError(f"{base} does not exist")
     members = {}
     for path in sorted(base.rglob("*")):
-        relative = path.relative_to(LAMBDAS_DIR)
+        relative = path.relative_to(lambdas_dir)
         if (path.is_dir() or path.suffix in SKIPPED_SUFFIXES or SKIPPED_PARTS & set(relative.parts)
                 or any(part.startswith(".") for part in relative.parts)):
             continue
@@ -151,10 +151,11 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def function_members(spec: FunctionSpec, wheel_dir: Path = DEFAULT_WHEELS) -> dict[str, bytes]:
+def function_members(spec: FunctionSpec, wheel_dir: Path = DEFAULT_WHEELS,
+                     lambdas_dir: Path = LAMBDAS_DIR) -> dict[str, bytes]:
     members: dict[str, bytes] = {}
     origins: dict[str, str] = {}
-    sources = [(f"lambdas/{p}", _source_members(p)) for p in spec.packages]
+    sources = [(f"lambdas/{p}", _source_members(p, lambdas_dir)) for p in spec.packages]
     sources += [(w.name, _wheel_members(w)) for w in fetch_wheels(spec.requirements, wheel_dir)]
     for origin, files in sources:
         for name, content in files.items():
@@ -167,10 +168,10 @@ def function_members(spec: FunctionSpec, wheel_dir: Path = DEFAULT_WHEELS) -> di
     return members
 
 
-def build_function(spec: FunctionSpec, output_dir: Path = DEFAULT_OUTPUT,
-                   wheel_dir: Path = DEFAULT_WHEELS) -> tuple[Path, str]:
+def build_function(spec: FunctionSpec, output_dir: Path = DEFAULT_OUTPUT, wheel_dir: Path = DEFAULT_WHEELS,
+                   lambdas_dir: Path = LAMBDAS_DIR) -> tuple[Path, str]:
     """Write `<output_dir>/<name>.zip`; returns its path and hex sha256."""
-    data = zip_bytes(function_members(spec, wheel_dir))
+    data = zip_bytes(function_members(spec, wheel_dir, lambdas_dir))
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / f"{spec.name}.zip"
     # Leave an identical file untouched so its mtime (and anything keyed on it) stays put.
