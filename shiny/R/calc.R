@@ -172,12 +172,46 @@ top_n_by <- function(rolled, by = "views", n = 10, min_views = 20) {
   head(rolled, n)
 }
 
+# Orders the pages of a weighted directed graph so that as much flow as possible goes forward
+# (the greedy feedback-arc-set heuristic of Eades, Lin and Smyth): sinks go last, sources
+# first, otherwise the page with the largest out-minus-in flow next.
+forward_order <- function(from, to, value) {
+  nodes <- unique(c(from, to))
+  front <- character(0)
+  back <- character(0)
+  while (length(nodes)) {
+    inside <- from %in% nodes & to %in% nodes & from != to
+    out_w <- vapply(nodes, function(n) sum(value[inside & from == n]), numeric(1))
+    in_w <- vapply(nodes, function(n) sum(value[inside & to == n]), numeric(1))
+    sinks <- nodes[out_w == 0]
+    if (length(sinks)) {
+      back <- c(sort(sinks), back)
+      nodes <- setdiff(nodes, sinks)
+      next
+    }
+    sources <- nodes[in_w == 0]
+    if (length(sources)) {
+      front <- c(front, sort(sources))
+      nodes <- setdiff(nodes, sources)
+      next
+    }
+    delta <- out_w - in_w
+    pick <- sort(nodes[delta == max(delta)])[1]
+    front <- c(front, pick)
+    nodes <- setdiff(nodes, pick)
+  }
+  c(front, back)
+}
+
 # Sankey input from page transitions: the `max_pages` busiest pages keep their name, the
-# rest become "Other"; links are re-summed after bucketing, and Other -> Other (which only
-# exists because of bucketing) is dropped. Node indices are 0-based for plotly.
+# rest become "Other"; links are re-summed after bucketing. A Sankey cannot draw cycles
+# (the plotly.js Debian ships has no circular links), so pages are put in a forward order and
+# backward links (back-navigation, and Other -> Other) are left out and counted in `dropped`.
+# Node indices are 0-based for plotly.
 sankey_data <- function(transitions, max_pages = 8, other = "Other") {
-  empty <- list(nodes = character(0), links = data.frame(source = integer(0), target = integer(0), value = numeric(0),
-                                                         from = character(0), to = character(0)))
+  empty <- list(nodes = character(0), dropped = 0,
+                links = data.frame(source = integer(0), target = integer(0), value = numeric(0),
+                                   from = character(0), to = character(0)))
   if (!nrow(transitions)) return(empty)
   tr <- data.frame(from = as.character(transitions$from_page), to = as.character(transitions$to_page),
                    value = num0(transitions$transitions), stringsAsFactors = FALSE)
@@ -190,16 +224,19 @@ sankey_data <- function(transitions, max_pages = 8, other = "Other") {
   keep <- c(framing, head(pages, max_pages))
   tr$from[!tr$from %in% keep] <- other
   tr$to[!tr$to %in% keep] <- other
-  tr <- tr[!(tr$from == other & tr$to == other), , drop = FALSE]
   agg <- aggregate(value ~ from + to, data = tr, FUN = sum)
+  inner <- !agg$from %in% framing & !agg$to %in% framing
+  order <- c("(entrance)", forward_order(agg$from[inner], agg$to[inner], agg$value[inner]), "(exit)")
+  order <- c(order[1], setdiff(unique(c(order, agg$from, agg$to)), framing), "(exit)")
+  forward <- match(agg$from, order) < match(agg$to, order)
+  dropped <- sum(agg$value[!forward])
+  agg <- agg[forward, , drop = FALSE]
   agg <- agg[order(-agg$value, agg$from, agg$to), , drop = FALSE]
-  nodes <- unique(c("(entrance)", intersect(keep[-(1:2)], c(agg$from, agg$to)),
-                    if (other %in% c(agg$from, agg$to)) other, "(exit)"))
-  nodes <- nodes[nodes %in% c(agg$from, agg$to)]
+  nodes <- order[order %in% c(agg$from, agg$to)]
   links <- data.frame(source = match(agg$from, nodes) - 1L, target = match(agg$to, nodes) - 1L,
                       value = agg$value, from = agg$from, to = agg$to, stringsAsFactors = FALSE)
   rownames(links) <- NULL
-  list(nodes = nodes, links = links)
+  list(nodes = nodes, links = links, dropped = dropped)
 }
 
 # Landing or exit page table with bounce and conversion rates.

@@ -10,15 +10,14 @@ filters_ui <- function(id, today = Sys.Date()) {
   }
   div(
     class = "dw-filters container-fluid pt-2",
-    bslib::layout_column_wrap(
-      width = 1 / 6, fill = FALSE,
-      dateRangeInput(ns("dates"), "Dates (UTC)", start = today - 27, end = today, max = today + 1,
-                     weekstart = 1),
-      multi("login_state", "Login state", LOGIN_STATES),
-      multi("device_type", "Device", DEVICE_TYPES),
-      multi("channel", "Channel", CHANNELS),
-      multi("product_category", "Product category", character(0)),
-      div(class = "pt-4", checkboxInput(ns("include_bots"), "Include bots", value = FALSE))
+    fluidRow(
+      column(3, dateRangeInput(ns("dates"), "Dates (UTC)", start = today - 27, end = today, max = today + 1,
+                               weekstart = 1)),
+      column(2, multi("login_state", "Login state", LOGIN_STATES)),
+      column(2, multi("device_type", "Device", DEVICE_TYPES)),
+      column(2, multi("channel", "Channel", CHANNELS)),
+      column(2, multi("product_category", "Product category", character(0))),
+      column(1, div(class = "pt-4", checkboxInput(ns("include_bots"), "Include bots", value = FALSE)))
     )
   )
 }

@@ -33,11 +33,16 @@ funnel_server <- function(id, dw, filters) {
     output$funnel <- plotly::renderPlotly({
       st <- steps()
       if (st$sessions[1] == 0) return(empty_plot(detail = empty_reason(segments())))
-      p <- plotly::plot_ly(st, type = "funnel", y = ~step, x = ~sessions, textinfo = "value+percent initial",
+      # A funnel drawn as horizontal bars (plotly.js 1.31 has no funnel trace).
+      st$label <- sprintf("%s (%.1f%%)", format(st$sessions, big.mark = ","), 100 * num0(st$conversion_from_first))
+      st$step <- factor(st$step, levels = rev(FUNNEL_STEPS))
+      p <- plotly::plot_ly(st, type = "bar", orientation = "h", y = ~step, x = ~sessions, text = ~label,
+                           textposition = "auto", hoverinfo = "y+text",
                            marker = list(color = c("#0d6efd", "#6610f2", "#d63384", "#198754")))
-      finish_plot(p, yaxis = list(title = "", categoryorder = "array", categoryarray = rev(FUNNEL_STEPS)))
+      finish_plot(p, yaxis = list(title = ""), xaxis = list(title = "sessions"),
+                  margin = list(l = 110, r = 20, t = 30, b = 50))
     })
-    output$steps <- DT::renderDT({
+    output$steps <- render_table({
       st <- steps()
       names(st) <- c("Step", "Sessions", "From previous", "From first", "Drop-off", "Drop-off rate")
       dw_table(st, pct = c("From previous", "From first", "Drop-off rate"), int = c("Sessions", "Drop-off"))
@@ -55,7 +60,7 @@ funnel_server <- function(id, dw, filters) {
       p <- plotly::add_bars(p, y = ~view_to_purchase, name = "view → purchase")
       finish_plot(p, barmode = "group", xaxis = list(title = ""), yaxis = list(title = "", tickformat = ".0%"))
     })
-    output$breakdown_table <- DT::renderDT({
+    output$breakdown_table <- render_table({
       s <- segments()
       names(s) <- c("Segment", "Sessions", "View item", "Add to cart", "Begin checkout", "Purchase",
                     "View → cart", "Cart → checkout", "Checkout → purchase", "View → purchase", "Session conversion")

@@ -81,9 +81,9 @@ health_server <- function(id, dw, filters, refresh_ms = 5 * 60 * 1000) {
       d$reason_code <- factor(d$reason_code, levels = rev(d$reason_code))
       p <- plotly::plot_ly(d, x = ~rejected, y = ~reason_code, type = "bar", orientation = "h",
                            marker = list(color = "#dc3545"))
-      finish_plot(p, yaxis = list(title = ""), xaxis = list(title = "lines"))
+      finish_plot(p, yaxis = list(title = ""), xaxis = list(title = "lines"), margin = list(l = 130, r = 20, t = 30, b = 50))
     })
-    output$runs <- DT::renderDT({
+    output$runs <- render_table({
       d <- runs()
       if (nrow(d)) {
         for (col in c("started_at", "finished_at", "newest_event_at")) {
@@ -93,7 +93,7 @@ health_server <- function(id, dw, filters, refresh_ms = 5 * 60 * 1000) {
       dw_table(d, int = c("run_id", "objects_loaded", "events_read", "events_loaded", "events_duplicate",
                           "events_rejected", "sessions_touched", "duration_ms"), empty = "No ETL runs yet")
     })
-    output$rejects <- DT::renderDT({
+    output$rejects <- render_table({
       d <- recent_rejects()
       if (nrow(d)) d$rejected_at <- format(as.POSIXct(d$rejected_at, tz = "UTC"), "%Y-%m-%d %H:%M:%S")
       dw_table(d, empty = "No rejected events")

@@ -5,6 +5,7 @@ journeys_ui <- function(id) {
   ns <- NS(id)
   tagList(
     chart_card("Page transitions", plotly::plotlyOutput(ns("sankey"), height = "480px"),
+               textOutput(ns("sankey_note"), container = tags$small),
                sliderInput(ns("max_pages"), "Pages shown by name", min = 3, max = 20, value = 8, step = 1,
                            width = "300px"),
                note = "not filtered by product category"),
@@ -39,7 +40,14 @@ journeys_server <- function(id, dw, filters) {
       )
       finish_plot(p)
     })
-    output$purchase_paths <- DT::renderDT({
+    output$sankey_note <- renderText({
+      s <- sankey()
+      if (s$dropped > 0) {
+        sprintf("%s backward transitions (back-navigation, Other → Other) are not drawn.",
+                format(s$dropped, big.mark = ","))
+      } else ""
+    })
+    output$purchase_paths <- render_table({
       d <- paths()
       if (!nrow(d)) d <- data.frame(landing_page = character(0), exit_page = character(0), channel = character(0),
                                     sessions = numeric(0), revenue = numeric(0))
@@ -53,8 +61,8 @@ journeys_server <- function(id, dw, filters) {
       names(d) <- c("Page", "Sessions", "Bounce rate", "Conversion rate")
       dw_table(d, pct = c("Bounce rate", "Conversion rate"), int = "Sessions")
     }
-    output$landing <- DT::renderDT(page_dt("landing"))
-    output$exit <- DT::renderDT(page_dt("exit"))
+    output$landing <- render_table(page_dt("landing"))
+    output$exit <- render_table(page_dt("exit"))
 
     list(transitions = transitions, sankey = sankey, pages = pages, paths = paths)
   })

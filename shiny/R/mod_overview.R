@@ -42,7 +42,7 @@ overview_server <- function(id, dw, filters) {
         good <- if (is.na(k$change[i])) NA else if (m == "bounce_rate") k$change[i] <= 0 else k$change[i] >= 0
         bslib::value_box(
           title = KPI_LABELS[[m]],
-          value = format_metric(m, k$current[i]),
+          value = span(class = "kpi-value", format_metric(m, k$current[i])),
           p(class = paste("kpi-change", if (is.na(good)) "text-muted" else if (good) "text-success" else "text-danger"),
             format_change(k$change[i])),
           p(class = "small text-muted", paste("previous:", format_metric(m, k$previous[i]))),

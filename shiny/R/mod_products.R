@@ -42,13 +42,13 @@ products_server <- function(id, dw, filters) {
                            100 * num0(top$purchase_rate), formatC(top$revenue, format = "f", digits = 2, big.mark = ","))
       p <- plotly::plot_ly(top, x = ~value, y = ~label, type = "bar", orientation = "h", text = ~hover,
                            hoverinfo = "text", textposition = "none", marker = list(color = "#0d6efd"))
-      finish_plot(p, yaxis = list(title = ""), xaxis = list(title = names(RANK_BY)[RANK_BY == by],
+      finish_plot(p, margin = list(l = 180, r = 20, t = 30, b = 50), yaxis = list(title = ""), xaxis = list(title = names(RANK_BY)[RANK_BY == by],
                                                              tickformat = if (grepl("rate", by)) ".0%" else ""))
     }
     output$top_products <- plotly::renderPlotly(bar(by_product(), "Products"))
     output$categories <- plotly::renderPlotly(bar(by_category(), "Categories"))
     output$brands <- plotly::renderPlotly(bar(by_brand(), "Brands"))
-    output$table <- DT::renderDT({
+    output$table <- render_table({
       d <- by_product()[, c("key", "label", "product_category", "product_brand", "views", "add_to_carts",
                             "checkouts", "purchases", "revenue", "add_to_cart_rate", "purchase_rate")]
       names(d) <- c("Product id", "Product", "Category", "Brand", "Views", "Add to cart", "Checkouts", "Purchases",

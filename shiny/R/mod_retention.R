@@ -20,16 +20,21 @@ retention_server <- function(id, dw, filters, today = function() Sys.Date()) {
     output$heatmap <- plotly::renderPlotly({
       m <- matrix_data()
       if (!length(m$cohorts)) return(empty_plot(detail = empty_reason(rows())))
-      text <- matrix(ifelse(is.na(m$rate), "", sprintf("%.0f%%", 100 * m$rate)), nrow(m$rate))
-      p <- plotly::plot_ly(
-        x = paste0("W", m$offsets), y = paste0(m$cohorts, " (", format(m$size, big.mark = ","), ")"),
-        z = m$rate, type = "heatmap", colorscale = "Blues", reversescale = TRUE, zmin = 0, zmax = 1,
-        text = text, texttemplate = "%{text}", hovertemplate = "%{y} %{x}: %{z:.1%}<extra></extra>"
-      )
+      x <- paste0("W", m$offsets)
+      y <- paste0(m$cohorts, " (", format(m$size, big.mark = ",", trim = TRUE), ")")
+      p <- plotly::plot_ly(x = x, y = y, z = m$rate, type = "heatmap", colorscale = "Blues", reversescale = TRUE,
+                           zmin = 0, zmax = 1)
+      # Cell labels as annotations (plotly.js 1.31 has no heatmap texttemplate).
+      cells <- which(!is.na(m$rate), arr.ind = TRUE)
+      notes <- if (nrow(cells) <= 400) lapply(seq_len(nrow(cells)), function(k) {
+        v <- m$rate[cells[k, 1], cells[k, 2]]
+        list(x = x[cells[k, 2]], y = y[cells[k, 1]], text = sprintf("%.0f%%", 100 * v), showarrow = FALSE,
+             font = list(size = 10, color = if (v > 0.5) "white" else "black"))
+      })
       finish_plot(p, xaxis = list(title = "weeks after first visit", side = "top"),
-                  yaxis = list(title = "", autorange = "reversed", type = "category"))
+                  yaxis = list(title = "", autorange = "reversed", type = "category"), annotations = notes)
     })
-    output$table <- DT::renderDT({
+    output$table <- render_table({
       m <- matrix_data()
       d <- data.frame(Cohort = m$cohorts, Visitors = m$size)
       for (j in seq_along(m$offsets)) d[[paste0("W", m$offsets[j])]] <- if (length(m$cohorts)) m$rate[, j] else numeric(0)

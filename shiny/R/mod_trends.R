@@ -20,7 +20,7 @@ trends_server <- function(id, dw, filters) {
       m <- heat()
       if (sum(m) == 0) return(empty_plot(detail = empty_reason(heat_rows())))
       p <- plotly::plot_ly(x = colnames(m), y = rownames(m), z = m, type = "heatmap", colorscale = "Blues",
-                           reversescale = TRUE, hovertemplate = "%{y} %{x}:00 — %{z:,} events<extra></extra>")
+                           reversescale = TRUE)
       finish_plot(p, xaxis = list(title = "hour (UTC)", type = "category"),
                   yaxis = list(title = "", autorange = "reversed", type = "category"))
     })

@@ -21,9 +21,19 @@ empty_reason <- function(df) {
   if (is.null(err)) NULL else paste("Query failed:", substr(err, 1, 160))
 }
 
-finish_plot <- function(p, ...) {
-  p <- plotly::layout(p, margin = list(l = 60, r = 20, t = 30, b = 50), legend = list(orientation = "h", y = -0.2), ...)
-  plotly::config(p, displaylogo = FALSE, modeBarButtonsToRemove = c("lasso2d", "select2d"))
+# Debian's r-cran-plotly serves plotly.js 1.31.2, whose mode bar fails on the button list the
+# R package (4.10) sends ("must provide button 'name'") and then draws nothing; so no mode bar,
+# and only trace types and attributes 1.31 knows (no funnel, no texttemplate/hovertemplate).
+finish_plot <- function(p, ..., margin = list(l = 60, r = 20, t = 30, b = 50)) {
+  p <- plotly::layout(p, margin = margin, legend = list(orientation = "h", y = -0.2), ...)
+  plotly::config(p, displayModeBar = FALSE)
+}
+
+# Tables are sent whole to the browser (they are small: aggregates, top-N lists), so they draw
+# in one round trip and sort client-side.
+render_table <- function(expr, env = parent.frame(), quoted = FALSE) {
+  if (!quoted) expr <- substitute(expr)
+  DT::renderDT(expr, env = env, quoted = TRUE, server = FALSE)
 }
 
 # DT table with the defaults used everywhere; percentages and money formatted by column name.

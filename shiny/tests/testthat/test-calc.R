@@ -135,12 +135,27 @@ test_that("sankey keeps the busiest pages and folds the rest into Other", {
   expect_equal(tail(s$nodes, 1), "(exit)")
   # Total flow is kept except Other -> Other (2 + 1 between /p/2 and /p/3).
   expect_equal(sum(s$links$value), sum(tr$transitions) - 3)
+  expect_equal(s$dropped, 3)
   expect_false(any(s$links$from == "Other" & s$links$to == "Other"))
+  # Every link goes forward: the drawing has no cycle.
+  expect_true(all(s$links$source < s$links$target))
   other_exit <- s$links[s$links$from == "Other" & s$links$to == "(exit)", ]
   expect_equal(other_exit$value, 6)
   expect_equal(s$nodes[other_exit$source + 1], "Other")
   expect_equal(nrow(sankey_data(tr[0, ])$links), 0)
-  expect_length(sankey_data(tr, max_pages = 50)$nodes, 7)
+  all_pages <- sankey_data(tr, max_pages = 50)
+  expect_length(all_pages$nodes, 7)
+  # /p/2 <-> /p/3 is a cycle: the heavier direction (2) is drawn, the other (1) is dropped.
+  expect_equal(all_pages$dropped, 1)
+  expect_equal(all_pages$links$value[all_pages$links$from == "/p/2" & all_pages$links$to == "/p/3"], 2)
+  expect_true(all(all_pages$links$source < all_pages$links$target))
+})
+
+test_that("forward order puts sources first and sinks last", {
+  expect_equal(forward_order(c("a", "b", "c"), c("b", "c", "d"), c(1, 1, 1)), c("a", "b", "c", "d"))
+  o <- forward_order(c("a", "b", "b"), c("b", "a", "c"), c(5, 1, 2))
+  expect_true(match("a", o) < match("b", o))
+  expect_equal(tail(o, 1), "c")
 })
 
 test_that("landing and exit tables", {
