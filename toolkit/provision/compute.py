@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -80,7 +79,7 @@ def hosts(ctx: Ctx) -> None:
         ami = ctx.state["ami_id"]
         # The token makes a retried call idempotent; it changes with the subnet, so a host
         # re-created after a destroy is not answered with the terminated one.
-        token = hashlib.sha256(f"{name}|{ami}|{spec['subnet']}".encode()).hexdigest()[:32]
+        token = ctx.client_token(name, ami, spec["subnet"])
         response = ctx.call(
             "ec2", "run_instances", iam_propagation=True,
             ImageId=ami, InstanceType=spec["host"].instance_type, MinCount=1, MaxCount=1, ClientToken=token,

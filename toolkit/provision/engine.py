@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -142,6 +143,11 @@ class Ctx:
     @staticmethod
     def known(value: Any) -> bool:
         return bool(value) and not (isinstance(value, str) and value.startswith(PENDING_PREFIX))
+
+    @staticmethod
+    def client_token(*parts: str) -> str:
+        """An idempotency token for EC2: the same intent retried gets the same token (at most 64 chars)."""
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
     def ec2_tags(self, resource_type: str, name: str, **extra: str) -> list[dict[str, Any]]:
         tags = self.cfg.tags(Name=name, **extra)

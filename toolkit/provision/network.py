@@ -116,6 +116,7 @@ def _route_table(ctx: Ctx, key: str, name: str, subnet_key: str, internet: bool)
             ctx.state[key] = ctx.pending("route-table")
             return
         table = ctx.call("ec2", "create_route_table", VpcId=ctx.state["vpc_id"],
+                         ClientToken=ctx.client_token(name, ctx.state["vpc_id"]),
                          TagSpecifications=ctx.ec2_tags("route-table", name))["RouteTable"]
     else:
         ctx.keep()
@@ -173,7 +174,8 @@ def s3_gateway_endpoint(ctx: Ctx) -> None:
         ctx.state["s3_endpoint_id"] = ctx.call(
             "ec2", "create_vpc_endpoint", VpcEndpointType="Gateway", VpcId=ctx.state["vpc_id"], ServiceName=service,
             RouteTableIds=sorted(tables), PolicyDocument=canonical_json(policy),
-            TagSpecifications=ctx.ec2_tags("vpc-endpoint", name), ClientToken=f"{name}-{ctx.state['vpc_id']}",
+            TagSpecifications=ctx.ec2_tags("vpc-endpoint", name),
+            ClientToken=ctx.client_token(name, ctx.state["vpc_id"]),
         )["VpcEndpoint"]["VpcEndpointId"]
         return
     endpoint_id = ctx.state["s3_endpoint_id"] = existing["VpcEndpointId"]
@@ -219,7 +221,7 @@ def ssm_interface_endpoints(ctx: Ctx) -> None:
                     ServiceName=service, SubnetIds=[ctx.state["private_subnet_1_id"]],
                     SecurityGroupIds=[ctx.state["sg_endpoints_id"]], PrivateDnsEnabled=True,
                     TagSpecifications=ctx.ec2_tags("vpc-endpoint", name),
-                    ClientToken=f"{name}-{ctx.state['vpc_id']}")["VpcEndpoint"]["VpcEndpointId"]
+                    ClientToken=ctx.client_token(name, ctx.state["vpc_id"]))["VpcEndpoint"]["VpcEndpointId"]
 
 
 # --- security groups ---------------------------------------------------------------------

@@ -47,12 +47,17 @@ class Result:
     notes: list[str] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
 
+    planned: bool = False
+
     def summary(self) -> str:
         counts = {action: sum(c.action == action for c in self.changes) for action in ("create", "update", "delete")}
         if not self.changes:
             return f"no changes ({self.unchanged} resources up to date)"
-        return (f"{counts['create']} to create, {counts['update']} to update, {counts['delete']} to delete; "
-                f"{self.unchanged} up to date")
+        if self.planned:
+            done = f"{counts['create']} to create, {counts['update']} to update, {counts['delete']} to delete"
+        else:
+            done = f"{counts['create']} created, {counts['update']} updated, {counts['delete']} deleted"
+        return f"{done}; {self.unchanged} up to date"
 
 
 class _NoteCollector:
@@ -91,7 +96,8 @@ def _run(cfg: Config, clients: Clients, steps: list[tuple[str, Step]], *, plan_o
     for index, (label, step) in enumerate(steps, 1):
         collector.step(label, index, len(steps))
         step(ctx)
-    return Result(changes=ctx.changes, unchanged=ctx.unchanged, notes=collector.notes, state=ctx.state)
+    return Result(changes=ctx.changes, unchanged=ctx.unchanged, notes=collector.notes, state=ctx.state,
+                  planned=plan_only)
 
 
 def plan(cfg: Config, clients: Clients, artifacts: dict[str, bytes] | None = None, reporter: Reporter | None = None,
