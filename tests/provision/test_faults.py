@@ -250,3 +250,20 @@ def test_destroy_plan_lists_in_dependency_order(cfg, artifacts, aws):
              "ec2 subnet", "ec2 route-table", "ec2 internet-gateway", "ec2 vpc", "ssm parameter", "logs log-group",
              "s3 bucket"]
     assert list(dict.fromkeys(kinds)) == order
+
+
+def test_a_group_still_held_by_lingering_interfaces_is_retried_until_free(cfg):
+    sleeps = Sleeps()
+    ctx, stub, _ = stubbed(cfg, "ec2", sleeps=sleeps)
+    ec2 = stub["ec2"]
+    ec2.add_response("describe_security_groups", {"SecurityGroups": [
+        {"GroupId": "sg-end", "GroupName": "clickstream-dev-sg-endpoints"}]}, {"Filters": ANY})
+    ec2.add_response("describe_security_group_rules", {"SecurityGroupRules": []}, None)
+    for _ in range(2):
+        ec2.add_client_error("delete_security_group", "DependencyViolation",
+                             "resource sg-end has a dependent object", expected_params={"GroupId": "sg-end"})
+    ec2.add_response("delete_security_group", {}, {"GroupId": "sg-end"})
+    teardown.security_groups(ctx)
+    ec2.assert_no_pending_responses()
+    assert sleeps == [10.0, 10.0]
+    assert ctx.reporter.notes == ["security group clickstream-dev-sg-endpoints is still in use; retrying"] * 2

@@ -19,6 +19,7 @@ from toolkit.provision.engine import Ctx
 from toolkit.provision.iam import INLINE_POLICY_NAME
 
 ENI_TIMEOUT_SECONDS = 45 * 60  # AWS documents up to tens of minutes for Lambda's ENIs
+DEPENDENCY_TIMEOUT_SECONDS = 15 * 60
 GONE_CODES = {"ResourceNotFoundException", "NoSuchEntity", "NoSuchBucketPolicy", "NotFoundException", "NoSuchBucket",
               "404", "NotFound",
               "ParameterNotFound", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist",
@@ -33,6 +34,23 @@ def _gone_ok(ctx: Ctx, service: str, operation: str, **kwargs: Any) -> Any:
         if error_code(exc) in GONE_CODES:
             return None
         raise
+
+
+def _when_free(ctx: Ctx, what: str, service: str, operation: str, **kwargs: Any) -> None:
+    """Delete, retrying DependencyViolation: network interfaces of just-deleted endpoints,
+    functions and instances linger for minutes, and AWS refuses the group, subnet or VPC until then."""
+
+    def attempt() -> bool:
+        try:
+            _gone_ok(ctx, service, operation, **kwargs)
+            return True
+        except ClientError as exc:
+            if error_code(exc) != "DependencyViolation":
+                raise
+            ctx.reporter.note(f"{what} is still in use; retrying")
+            return False
+
+    ctx.retrier.wait_until(attempt, f"{what} to be free", DEPENDENCY_TIMEOUT_SECONDS, interval=10.0)
 
 
 def _delete(ctx: Ctx, kind: str, name: str, action: Callable[[], Any], detail: str = "") -> None:
@@ -78,14 +96,6 @@ def functions(ctx: Ctx) -> None:
     for name in (ctx.names.ingest_function, ctx.names.etl_function):
         if _gone_ok(ctx, "lambda", "get_function", FunctionName=name) is not None:
             _delete(ctx, "lambda function", name, lambda n=name: ctx.call("lambda", "delete_function", FunctionName=n))
-
-
-def _vpc_id(ctx: Ctx) -> str | None:
-    if "destroy_vpc_id" not in ctx.state:
-        vpcs = ctx.call("ec2", "describe_vpcs", Filters=[*ctx.ownership_filters(), {
-            "Name": "tag:Name", "Values": [ctx.names.vpc]}])["Vpcs"]
-        ctx.state["destroy_vpc_id"] = vpcs[0]["VpcId"] if vpcs else None
-    return ctx.state["destroy_vpc_id"]
 
 
 def _tagged(ctx: Ctx, operation: str, key: str, *filters: dict[str, Any]) -> list[dict[str, Any]]:
@@ -203,13 +213,15 @@ def security_groups(ctx: Ctx) -> None:
                     ctx.call("ec2", operation, GroupId=group["GroupId"], SecurityGroupRuleIds=ids)
     for group in groups:
         _delete(ctx, "ec2 security-group", group["GroupName"],
-                lambda g=group: _gone_ok(ctx, "ec2", "delete_security_group", GroupId=g["GroupId"]))
+                lambda g=group: _when_free(ctx, f"security group {g['GroupName']}", "ec2", "delete_security_group",
+                                           GroupId=g["GroupId"]))
 
 
 def network(ctx: Ctx) -> None:
     for subnet in _tagged(ctx, "describe_subnets", "Subnets"):
         _delete(ctx, "ec2 subnet", subnet["CidrBlock"],
-                lambda s=subnet: _gone_ok(ctx, "ec2", "delete_subnet", SubnetId=s["SubnetId"]))
+                lambda s=subnet: _when_free(ctx, f"subnet {s['CidrBlock']}", "ec2", "delete_subnet",
+                                            SubnetId=s["SubnetId"]))
     for table in _tagged(ctx, "describe_route_tables", "RouteTables"):
         def drop_table(t: dict[str, Any] = table) -> None:
             for association in t.get("Associations", []):
@@ -222,13 +234,14 @@ def network(ctx: Ctx) -> None:
     for gateway in _tagged(ctx, "describe_internet_gateways", "InternetGateways"):
         def drop_gateway(g: dict[str, Any] = gateway) -> None:
             for attachment in g.get("Attachments", []):
-                ctx.call("ec2", "detach_internet_gateway", InternetGatewayId=g["InternetGatewayId"],
-                         VpcId=attachment["VpcId"])
+                _when_free(ctx, "the internet gateway", "ec2", "detach_internet_gateway",
+                           InternetGatewayId=g["InternetGatewayId"], VpcId=attachment["VpcId"])
             ctx.call("ec2", "delete_internet_gateway", InternetGatewayId=g["InternetGatewayId"])
 
         _delete(ctx, "ec2 internet-gateway", gateway["InternetGatewayId"], drop_gateway)
     for vpc in _tagged(ctx, "describe_vpcs", "Vpcs"):
-        _delete(ctx, "ec2 vpc", vpc["VpcId"], lambda v=vpc: ctx.call("ec2", "delete_vpc", VpcId=v["VpcId"]))
+        _delete(ctx, "ec2 vpc", vpc["VpcId"],
+                lambda v=vpc: _when_free(ctx, f"VPC {v['VpcId']}", "ec2", "delete_vpc", VpcId=v["VpcId"]))
 
 
 def parameters_and_logs(ctx: Ctx) -> None:
