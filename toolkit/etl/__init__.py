@@ -1,0 +1,1 @@
+"""Operator-side tools around the ETL Lambda (manual runs, backfills)."""
