@@ -116,3 +116,10 @@ def test_ssh_to_the_oltp_host_opens_22_to_admins_only():
     oltp = desired_rules(ctx)["sg_oltp_id"]
     assert Rule(False, "tcp", 22, 22, "cidr", "203.0.113.0/28") in oltp
     assert {r for r in oltp if r.from_port == 22} == {Rule(False, "tcp", 22, 22, "cidr", "203.0.113.0/28")}
+
+
+def test_a_partial_nested_section_keeps_the_other_defaults_of_that_section():
+    cfg = config.parse({"project": "shop", "environment": "prod", "region": "us-east-1",
+                        "hosts": {"dw": {"volume_gb": 60}}})
+    assert (cfg.hosts.dw.instance_type, cfg.hosts.dw.volume_gb) == ("t3.medium", 60)
+    assert (cfg.hosts.oltp.instance_type, cfg.hosts.oltp.volume_gb) == ("t3.small", 20)

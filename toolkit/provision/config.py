@@ -93,8 +93,8 @@ class Etl:
     max_retry_attempts: int = 2
     lag_alarm_seconds: int = 5400
     dw_port: int = 5432
-    dw_user: str = "etl_loader"
-    dw_database: str = "clickstream"
+    dw_user: str = "clickstream_etl"  # the login scripts/migrate_dw.py --etl-user creates
+    dw_database: str = "clickstream_dw"
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,9 @@ SCHEDULE_PATTERN = re.compile(r"^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hour
 ORIGIN_PATTERN = re.compile(r"^(\*|https?://[A-Za-z0-9.-]+(:\d{1,5})?)$")
 
 
-def _build(cls: type, raw: Any, path: str) -> Any:
+def _build(cls: type, raw: Any, path: str, base: Any = None) -> Any:
+    """`cls` from the mapping `raw`; fields it leaves out keep their value in `base` (the
+    field's own default, so `dw: {volume_gb: 60}` keeps the DW host's instance type)."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -157,13 +159,14 @@ def _build(cls: type, raw: Any, path: str) -> Any:
             if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
                 raise ConfigError(where, "is required")
             continue
-        values[name] = _coerce(hints[name], raw[name], where)
-    return cls(**values)
+        nested = getattr(base, name) if base is not None else spec.default
+        values[name] = _coerce(hints[name], raw[name], where, nested)
+    return dataclasses.replace(base, **values) if base is not None else cls(**values)
 
 
-def _coerce(kind: Any, value: Any, where: str) -> Any:
+def _coerce(kind: Any, value: Any, where: str, default: Any = None) -> Any:
     if dataclasses.is_dataclass(kind):
-        return _build(kind, value, where)
+        return _build(kind, value, where, default if dataclasses.is_dataclass(default) else None)
     origin = typing.get_origin(kind)
     if origin is tuple:
         if value is None:
