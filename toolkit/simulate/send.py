@@ -170,7 +170,8 @@ class HttpSink:
         out = Delivery()
         for attempt in range(1, self.retry.max_attempts + 1):
             out.attempts = attempt
-            body = encode([{**e, "sentAt": int(self.clock() * 1000) + batch.skew_ms} for e in events], self.compress)
+            sent = int(self.clock() * 1000) + batch.skew_ms  # the tracker stamps each attempt anew
+            body = encode([{**e, "sentAt": sent} for e in events], self.compress)
             out.requests += 1
             out.bytes += len(body)
             retry_after = None
@@ -368,7 +369,7 @@ class RateLimiter:
             now = self.clock()
             self.tokens = min(max(self.rate, n), self.tokens + (now - self.last) * self.rate)
             self.last = now
-            if self.tokens >= n:
+            if self.tokens >= n - 1e-6:  # float dust must not turn into endless tiny sleeps
                 self.tokens -= n
                 return
             self.sleep((n - self.tokens) / self.rate)
