@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -139,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"simulate: history goes out now with past client timestamps; the ETL must accept events "
               f"up to {config.history_late_limit_hours} h old: ETL_LATE_LIMIT_HOURS>={config.history_late_limit_hours}",
               file=info)
+    if args.s3_bucket and config.days > 0:
+        since = datetime.fromtimestamp(config.start_ts, UTC).strftime("%Y-%m-%dT%H:00:00Z")
+        print(f"simulate: objects land in the hour partitions of their planned receive times; run the ETL over "
+              f'them with {{"since": "{since}"}} (or ETL_LOOKBACK_HOURS>={math.ceil(config.days * 24) + 1})',
+              file=info)
     progress = None
     if not args.no_progress and info.isatty():
         progress = RichProgress(config.end_ts - config.start_ts, stream=info)
@@ -155,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         if out_stream is not None and out_stream is not sys.stdout:
             out_stream.close()
     summary = {"seed": config.seed, "window": plan_window_text(config), "target": target,
-               "etl_late_limit_hours": config.history_late_limit_hours if args.url else None, **stats.as_dict()}
+               "etl_late_limit_hours": config.history_late_limit_hours if args.url else None,
+               "etl_since": datetime.fromtimestamp(config.start_ts, UTC).isoformat() if args.s3_bucket else None,
+               **stats.as_dict()}
     if args.json:
         print(json.dumps(summary, indent=2))
     print(f"simulate: {stats.events} events in {stats.batches} batches ({stats.duplicate_batches} duplicate, "
