@@ -116,14 +116,23 @@ def main(argv: list[str] | None = None, clients: Clients | None = None) -> int:
                 result = run.destroy(cfg, clients, delete_data=args.delete_data, plan_only=plan_only,
                                      reporter=reporter)
         else:
-            artifacts = _artifacts(args.artifacts, cfg.artifacts_dir)
+            try:
+                artifacts = _artifacts(args.artifacts, cfg.artifacts_dir)
+            except lambda_zips.BuildError as exc:
+                if args.command != "plan":
+                    raise
+                # A plan is still useful without the zips; it just cannot tell whether code changed.
+                console.print(f"note: cannot build the Lambda zips ({exc}); code changes are not planned",
+                              style="cyan", markup=False)
+                artifacts = {}
             console.print(f"{args.command} {cfg.prefix} at {target}", style="bold")
             with RichReporter(console, args.command) as reporter:
                 if args.command == "plan":
                     result = run.plan(cfg, clients, artifacts, reporter=reporter)
                 else:
                     result = run.apply(cfg, clients, artifacts, reporter=reporter)
-    except (ClientError, BotoCoreError, WaiterError, RuntimeError, TimeoutError, OSError) as exc:
+    except (ClientError, BotoCoreError, WaiterError, RuntimeError, TimeoutError, OSError,
+            lambda_zips.BuildError) as exc:
         console.print(f"{args.command} failed: {exc}", style="red", markup=False)
         return 1
     console.print(f"{args.command}: {result.summary()}", style="bold", markup=False)
