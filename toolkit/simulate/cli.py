@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     send = p.add_argument_group("sending")
     send.add_argument("--max-rate", type=float, default=0.0, help="at most this many events/s (default: no cap)")
-    send.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
+    send.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
     send.add_argument("--gzip", action="store_true", help="gzip request bodies (Content-Encoding: gzip)")
     send.add_argument("--raw-gzip", action="store_true", help="S3 sink: gzip the stored objects (like RAW_GZIP)")
     send.add_argument("--origin", help="send this Origin header (the ingest checks it against its CORS allowlist)")
@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"simulate: seed {config.seed}, {plan_window_text(config)} -> {target}", file=info)
     if args.url and config.days > 0:
         print(f"simulate: history goes out now with past client timestamps; the ETL must accept events "
-              f"up to {config.history_late_limit_hours} h old: ETL_LATE_LIMIT_HOURS>={config.history_late_limit_hours}",
+              f"up to {config.history_late_limit_hours} h old: ETL_LATE_LIMIT_HOURS>={config.history_late_limit_hours}"
+              " (the ETL's default is 168)",
               file=info)
     if args.s3_bucket and config.days > 0:
         since = datetime.fromtimestamp(config.start_ts, UTC).strftime("%Y-%m-%dT%H:00:00Z")

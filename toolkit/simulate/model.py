@@ -98,9 +98,10 @@ class TrafficConfig:
 
     @property
     def history_late_limit_hours(self) -> int:
-        """The ETL late limit (ETL_LATE_LIMIT_HOURS) that accepts all of this plan's history when it
-        is sent over HTTP now: the age of the oldest event plus the longest hold-back, rounded up."""
-        return math.ceil((self.days * DAY + self.live_seconds + self.max_late_seconds) / 3600) + 1
+        """The ETL late limit (ETL_LATE_LIMIT_HOURS) that accepts all of this plan when it is sent
+        over HTTP now: the oldest event is as old as the whole window when it goes out, plus an
+        hour for the run itself. (Hold-backs do not add to it: nothing leaves after the window.)"""
+        return math.ceil((self.days * DAY + self.live_seconds) / 3600) + 1
 
 
 @dataclass(slots=True)

@@ -395,14 +395,9 @@ def run(batches: Iterable[Batch], sink: Sink, *, concurrency: int = 4, max_rate:
     limiter = RateLimiter(max_rate, sleep=sleep)
     started = time.monotonic()
     failures: list[BaseException] = []
+    shown = 0.0
 
-    def done(batch: Batch, future: Future) -> None:
-        slots.release()
-        try:
-            result = future.result()
-        except BaseException as exc:  # a bug in a sink: stop the run, report it
-            failures.append(exc)
-            return
+    def record(result: Delivery) -> None:
         with lock:
             stats.accepted += result.accepted
             stats.rejected += len(result.rejected)
@@ -414,33 +409,45 @@ def run(batches: Iterable[Batch], sink: Sink, *, concurrency: int = 4, max_rate:
             if result.error:
                 stats.errors[result.error] += 1
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="simulate") as pool:
+    def done(future: Future) -> None:
+        slots.release()
         try:
-            for batch in batches:
-                if failures:
-                    break
-                if realtime:
-                    wait = batch.send_at - clock()
-                    if wait > 0:
-                        sleep(wait)
-                limiter.take(len(batch.events))
+            record(future.result())
+        except BaseException as exc:  # a bug in a sink: stop the run, report it
+            failures.append(exc)
+
+    # One worker needs no pool: a file or a dry run stays in plan order at full speed.
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="simulate") if concurrency > 1 else None
+    try:
+        for batch in batches:
+            if failures:
+                break
+            if realtime:
+                wait = batch.send_at - clock()
+                if wait > 0:
+                    sleep(wait)
+            limiter.take(len(batch.events))
+            with lock:
+                stats.batches += 1
+                stats.events += len(batch.events)
+                stats.duplicate_batches += batch.kind == "duplicate"
+                stats.late_batches += batch.kind == "late"
+            if pool is None:
+                record(sink.deliver(batch))
+            else:
                 slots.acquire()
-                with lock:
-                    stats.batches += 1
-                    stats.events += len(batch.events)
-                    stats.duplicate_batches += batch.kind == "duplicate"
-                    stats.late_batches += batch.kind == "late"
-                future = pool.submit(sink.deliver, batch)
-                future.add_done_callback(lambda f, b=batch: done(b, f))
-                if progress is not None:
-                    progress.update(stats, batch.send_at - origin_ts)
-        finally:
+                pool.submit(sink.deliver, batch).add_done_callback(done)
+            if progress is not None and time.monotonic() - shown > 0.1:
+                shown = time.monotonic()
+                progress.update(stats, batch.send_at - origin_ts)
+    finally:
+        if pool is not None:
             pool.shutdown(wait=True)
-            stats.elapsed_s = time.monotonic() - started
-            sink.close()
-            if progress is not None:
-                progress.update(stats, -1)
-                progress.close()
+        stats.elapsed_s = time.monotonic() - started
+        sink.close()
+        if progress is not None:
+            progress.update(stats, -1)
+            progress.close()
     if failures:
         raise failures[0]
     return stats
