@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -246,6 +247,10 @@ def test_hosts(deployed, net):
         volumes = client.describe_volumes(Filters=[{"Name": "attachment.instance-id",
                                                     "Values": [host["InstanceId"]]}])["Volumes"]
         assert [(v["VolumeType"], v["Encrypted"]) for v in volumes] == [("gp3", True)]
+        user_data = client.describe_instance_attribute(InstanceId=host["InstanceId"], Attribute="userData")
+        script = base64.b64decode(user_data["UserData"]["Value"]).decode()
+        # The SSM agent comes from the regional bucket the gateway endpoint policy allows.
+        assert "https://s3.eu-west-1.amazonaws.com/amazon-ssm-eu-west-1/latest/debian_amd64/" in script
 
 
 def test_lambda_configurations(deployed, net, cfg):

@@ -35,6 +35,27 @@ def resolve_ami(ctx: Ctx) -> None:
     ctx.state["ami_id"] = ami
 
 
+SSM_AGENT_USER_DATA = """#!/bin/sh
+# Debian's images do not ship the SSM agent, and Session Manager (and Ansible over SSM) need it.
+# It comes from the region's SSM bucket: over the internet gateway on the OLTP host, through the
+# S3 gateway endpoint (whose policy allows this bucket) on the private DW host.
+if systemctl is-active --quiet amazon-ssm-agent || systemctl is-active --quiet snap.amazon-ssm-agent.amazon-ssm-agent
+then exit 0; fi
+url=https://s3.{region}.amazonaws.com/amazon-ssm-{region}/latest/debian_amd64/amazon-ssm-agent.deb
+for attempt in 1 2 3 4 5 6; do
+  python3 -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
+    "$url" /tmp/amazon-ssm-agent.deb && break
+  sleep 10
+done
+dpkg -i /tmp/amazon-ssm-agent.deb && systemctl enable --now amazon-ssm-agent
+rm -f /tmp/amazon-ssm-agent.deb
+"""
+
+
+def user_data(region: str) -> str:
+    return SSM_AGENT_USER_DATA.format(region=region)
+
+
 def host_specs(ctx: Ctx) -> list[dict[str, Any]]:
     n, s, hosts = ctx.names, ctx.state, ctx.cfg.hosts
     return [
@@ -83,7 +104,7 @@ def hosts(ctx: Ctx) -> None:
         response = ctx.call(
             "ec2", "run_instances", iam_propagation=True,
             ImageId=ami, InstanceType=spec["host"].instance_type, MinCount=1, MaxCount=1, ClientToken=token,
-            IamInstanceProfile={"Arn": ctx.state["instance_profile_arn"]},
+            IamInstanceProfile={"Arn": ctx.state["instance_profile_arn"]}, UserData=user_data(ctx.region),
             NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": spec["subnet"], "Groups": spec["groups"],
                                 "AssociatePublicIpAddress": spec["public_ip"], "DeleteOnTermination": True}],
             MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1},
