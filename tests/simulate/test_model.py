@@ -241,3 +241,11 @@ def test_bad_configs_are_refused():
         config(end=datetime(2026, 1, 1))  # naive
     with pytest.raises(ValueError):
         config(batching="hourly")
+
+
+def test_sessions_lists_exactly_the_visits_the_batches_send():
+    cfg = config(days=0.5)
+    planned = {e["eventId"] for s in Planner(cfg).sessions() for _, e in s.events}
+    for batching in ("page", "session"):
+        sent = {e["eventId"] for b in Planner(config(days=0.5, batching=batching)).batches() for e in b.events}
+        assert sent == planned

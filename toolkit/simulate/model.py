@@ -249,6 +249,9 @@ class Planner:
     def __init__(self, config: TrafficConfig, catalog: Catalog | None = None):
         self.config = config
         self.rng = random.Random(config.seed)
+        # Batching and delivery troubles draw from their own stream, so the sessions are the same
+        # whichever batching is chosen and ``sessions()`` lists exactly the visits ``batches()`` sends.
+        self.send_rng = random.Random(f"send:{config.seed}")
         self.shop = _Shop(catalog or load_catalog(config.catalog_path or _default_catalog()), config.site_url)
         self.visitors: list[Visitor] = []
         self._seq = 0
@@ -366,7 +369,7 @@ class Planner:
     def session_batches(self, plan: SessionPlan) -> list[Batch]:
         """Cut a session into the requests its tracker sends: one per page at most (the page's
         hide flushes the queue), or more when the flush timer fires first; purchases go at once."""
-        cfg, rng = self.config, self.rng
+        cfg, rng = self.config, self.send_rng
         events, client = plan.events, plan.client
         if cfg.batching == "session":
             send_at = max(plan.exit_at, events[-1][0] + 0.001)
@@ -402,7 +405,7 @@ class Planner:
 
     def _disturb(self, batch: Batch) -> list[Batch]:
         """Late and duplicate sends: what real browsers do to a clean stream."""
-        cfg, rng = self.config, self.rng
+        cfg, rng = self.config, self.send_rng
         out = [batch]
         if rng.random() < cfg.late_share:
             # Held back at least a minute (the next page load, the next visit), now and then for days.
