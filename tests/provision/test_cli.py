@@ -61,14 +61,15 @@ def test_plan_apply_apply_outputs_destroy_against_moto_server(moto_server):
     assert plan.returncode == 0, plan.stderr
     assert f"plan clickstream-dev at {moto_server}" in plan.stderr
     assert "+ ec2 vpc clickstream-dev-vpc (10.0.0.0/16)" in plan.stderr
-    assert "plan: " in plan.stderr and " to create" in plan.stderr
+    assert plan.stdout.startswith("plan: ") and " to create" in plan.stdout
 
     apply = provision(moto_server, "apply")
     assert apply.returncode == 0, apply.stderr
     assert "+ lambda function clickstream-dev-etl" in apply.stderr
+    assert apply.stdout.startswith("apply: ") and " created" in apply.stdout
     again = provision(moto_server, "apply")
     assert again.returncode == 0, again.stderr
-    assert "apply: no changes" in again.stderr
+    assert again.stdout.startswith("apply: no changes")
     assert "+ " not in again.stderr and "~ " not in again.stderr
 
     outputs = provision(moto_server, "outputs")

@@ -135,5 +135,6 @@ def main(argv: list[str] | None = None, clients: Clients | None = None) -> int:
             lambda_zips.BuildError) as exc:
         console.print(f"{args.command} failed: {exc}", style="red", markup=False)
         return 1
-    console.print(f"{args.command}: {result.summary()}", style="bold", markup=False)
+    # Progress goes to stderr; the outcome is the one line on stdout, for scripts and Ansible's changed_when.
+    print(f"{args.command}: {result.summary()}")
     return 0
