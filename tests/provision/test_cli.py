@@ -97,3 +97,25 @@ def test_invalid_configuration_names_the_field(tmp_path):
     result = provision("http://127.0.0.1:9", "plan", config=bad)  # refused before any call
     assert result.returncode == 2
     assert "access.oltp_client_cidrs[0]: 0.0.0.0/0 would open PostgreSQL to the internet" in result.stderr
+
+
+def test_progress_display_shows_steps_and_changes_on_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from toolkit.provision.cli import RichReporter
+    from toolkit.provision.engine import Change
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120, color_system=None)
+    with RichReporter(console, "apply") as reporter:
+        reporter.step("VPC", 1, 19)
+        reporter.change(Change("create", "ec2 vpc", "clickstream-dev-vpc", "10.0.0.0/16"))
+        reporter.step("security groups", 5, 19)
+        reporter.progress.refresh()
+        reporter.note("waiting for 1 Lambda network interface(s) to be released")
+    text = out.getvalue()
+    assert "+ ec2 vpc clickstream-dev-vpc (10.0.0.0/16)" in text
+    assert "apply: security groups" in text and "4/19" in text
+    assert "note: waiting for 1 Lambda network interface(s) to be released" in text
