@@ -123,3 +123,14 @@ def test_a_partial_nested_section_keeps_the_other_defaults_of_that_section():
                         "hosts": {"dw": {"volume_gb": 60}}})
     assert (cfg.hosts.dw.instance_type, cfg.hosts.dw.volume_gb) == ("t3.medium", 60)
     assert (cfg.hosts.oltp.instance_type, cfg.hosts.oltp.volume_gb) == ("t3.small", 20)
+
+
+def test_a_derived_bucket_name_too_long_for_s3_names_the_field():
+    from toolkit.provision.engine import Names
+
+    cfg = config.parse({"project": "a-long-project-name", "environment": "staging-europe-22", "region": "eu-west-1"})
+    with pytest.raises(RuntimeError, match=r"^storage.raw_bucket_name: the derived bucket name"):
+        Names(cfg, "123456789012")
+    raw = {"project": "a-long-project-name", "environment": "staging-europe-2", "region": "eu-west-1",
+           "storage": {"raw_bucket_name": "shop-raw"}}
+    assert Names(config.parse(raw), "123456789012").bucket == "shop-raw"

@@ -70,6 +70,9 @@ class Names:
         self.sg_etl = f"{p}-sg-etl-lambda"
         self.sg_endpoints = f"{p}-sg-endpoints"
         self.bucket = cfg.storage.raw_bucket_name or f"{p}-raw-{account_id}-{cfg.region}"
+        if len(self.bucket) > 63:
+            raise RuntimeError(f"storage.raw_bucket_name: the derived bucket name {self.bucket} is longer than "
+                               "S3's 63 characters; set storage.raw_bucket_name")
         self.dw_password_parameter = f"/{cfg.project}/{cfg.environment}/dw/etl_password"
         self.ingest_role = f"{p}-ingest-lambda"
         self.etl_role = f"{p}-etl-lambda"
