@@ -9,6 +9,9 @@ suppressPackageStartupMessages({
   library(plotly)
 })
 Sys.setenv(TZ = "UTC")
+# Every browser session creates fresh module closures; R's JIT would byte-compile them on
+# their first call, i.e. while a tab is rendering. Package code is compiled already.
+compiler::enableJIT(0)
 
 TABS <- list(
   list(title = "Overview", id = "overview", ui = overview_ui, server = overview_server),
@@ -24,10 +27,21 @@ TABS <- list(
 DW <- dw_open()
 onStop(function() dw_close(DW))
 
+TAB_IDS <- vapply(TABS, `[[`, "", "id")
+
+# Loading the packages' rendering code costs the first chart about a second; pay it at start-up
+# rather than on the first visitor's first tab.
+invisible(htmlwidgets:::toJSON(plotly::plotly_build(empty_plot())$x))
+invisible(htmlwidgets:::toJSON(dw_table(data.frame(x = 1), pct = "x")$x))
+
 ui <- function(request) {
+  # ?tab=<id> opens that tab directly (links from runbooks and alerts); the other tabs render
+  # only when opened.
+  query <- parseQueryString(if (is.null(request$QUERY_STRING)) "" else request$QUERY_STRING)
+  selected <- if (!is.null(query$tab) && query$tab %in% TAB_IDS) query$tab else "overview"
   panels <- lapply(TABS, function(t) bslib::nav(t$title, value = t$id, div(class = "container-fluid py-3", t$ui(t$id))))
   do.call(bslib::page_navbar, c(
-    list(title = "Clickstream", id = "tab", theme = bslib::bs_theme(version = 5),
+    list(title = "Clickstream", id = "tab", selected = selected, theme = bslib::bs_theme(version = 5),
          header = tagList(tags$style(HTML(".dw-filters .form-group{margin-bottom:.25rem}
                                            .value-box .value-box-value{font-size:1.6rem}")),
                           filters_ui("filters")),
@@ -39,13 +53,6 @@ ui <- function(request) {
 server <- function(input, output, session) {
   filters <- filters_server("filters", DW)
   for (t in TABS) t$server(t$id, DW, filters)
-  # ?tab=<id> opens a tab directly (links from runbooks and alerts).
-  observe({
-    query <- parseQueryString(session$clientData$url_search)
-    if (!is.null(query$tab) && query$tab %in% vapply(TABS, `[[`, "", "id")) {
-      bslib::nav_select("tab", query$tab, session = session)
-    }
-  }) |> bindEvent(session$clientData$url_search, once = TRUE)
 }
 
 shinyApp(ui, server)

@@ -3,8 +3,16 @@
 
 health_ui <- function(id) {
   ns <- NS(id)
+  boxes <- list(
+    stat_box(ns, "status", "ETL status", "health-status"),
+    stat_box(ns, "since_success", "Since last successful run"),
+    stat_box(ns, "lag", "Data lag"),
+    stat_box(ns, "runs", "Runs in 24 h"),
+    stat_box(ns, "rejected", "Rejected in 24 h"),
+    stat_box(ns, "connection", "Warehouse connection")
+  )
   tagList(
-    uiOutput(ns("status")),
+    do.call(bslib::layout_column_wrap, c(list(width = 1 / 6, fill = FALSE, class = "mb-3"), boxes)),
     bslib::layout_column_wrap(
       width = 1 / 2, fill = FALSE,
       chart_card("Events per ETL run", plotly::plotlyOutput(ns("runs_chart"), height = "320px")),
@@ -40,30 +48,35 @@ health_server <- function(id, dw, filters, refresh_ms = 5 * 60 * 1000) {
       dw_query_safe(dw, "health_recent_rejects", list(limit = 100))
     })
 
-    output$status <- renderUI({
-      fr <- freshness()
-      r <- fr$row
-      val <- function(col) if (nrow(r) && col %in% names(r)) r[[col]][1] else NA
-      color <- switch(fr$status, fresh = "success", late = "warning", stale = "danger", "secondary")
-      boxes <- list(
-        bslib::value_box("ETL status", fr$status, p(paste("last run:", val("last_status") %||% "none")),
-                         theme_color = color, class = "health-status"),
-        bslib::value_box("Since last successful run", format_minutes(fr$minutes_since_success),
-                         p("runs every 30 min"), theme_color = "light"),
-        bslib::value_box("Data lag", format_minutes(fr$data_lag_minutes), p("now − newest loaded event"),
-                         theme_color = "light"),
-        bslib::value_box("Runs in 24 h", format(num0(val("runs_24h"))),
-                         p(sprintf("%d failed", as.integer(num0(val("failed_24h"))))),
-                         theme_color = if (num0(val("failed_24h")) > 0) "warning" else "light"),
-        bslib::value_box("Rejected in 24 h", format(num0(val("rejected_24h")), big.mark = ","),
-                         p(sprintf("%s objects loaded", format(num0(val("objects_24h")), big.mark = ","))),
-                         theme_color = "light"),
-        bslib::value_box("Warehouse connection", if (isTRUE(as.logical(val("connection_tls")))) "TLS" else
-                           if (!is.null(fr$error)) "error" else "not encrypted",
-                         p(paste("sslmode", dw$settings$sslmode)), theme_color = "light")
-      )
-      do.call(bslib::layout_column_wrap, c(list(width = 1 / 6, fill = FALSE, class = "mb-3"), boxes))
+    row_value <- function(col) {
+      r <- freshness()$row
+      if (nrow(r) && col %in% names(r)) r[[col]][1] else NA
+    }
+    detail <- function(text, class = "small text-muted mb-0") renderUI(p(class = class, text))
+    output$status_value <- renderText(freshness()$status)
+    output$status_detail <- renderUI({
+      color <- switch(freshness()$status, fresh = "success", late = "warning", stale = "danger", "secondary")
+      p(class = "small mb-0", span(class = paste0("badge bg-", color), freshness()$status),
+        paste(" last run:", row_value("last_status") %||% "none"))
     })
+    output$since_success_value <- renderText(format_minutes(freshness()$minutes_since_success))
+    output$since_success_detail <- detail("runs every 30 min")
+    output$lag_value <- renderText(format_minutes(freshness()$data_lag_minutes))
+    output$lag_detail <- detail("now − newest loaded event")
+    output$runs_value <- renderText(format(num0(row_value("runs_24h"))))
+    output$runs_detail <- renderUI({
+      failed <- as.integer(num0(row_value("failed_24h")))
+      p(class = paste("small mb-0", if (failed > 0) "text-danger" else "text-muted"), sprintf("%d failed", failed))
+    })
+    output$rejected_value <- renderText(format(num0(row_value("rejected_24h")), big.mark = ","))
+    output$rejected_detail <- renderUI(p(class = "small text-muted mb-0",
+                                        sprintf("%s objects loaded", format(num0(row_value("objects_24h")), big.mark = ","))))
+    output$connection_value <- renderText({
+      if (isTRUE(as.logical(row_value("connection_tls")))) "TLS" else if (!is.null(freshness()$error)) "error" else
+        "not encrypted"
+    })
+    output$connection_detail <- detail(paste("sslmode", dw$settings$sslmode))
+
     output$runs_chart <- plotly::renderPlotly({
       d <- runs()
       if (!nrow(d)) return(empty_plot("No ETL runs yet", detail = empty_reason(d)))

@@ -6,8 +6,9 @@ KPI_LABELS <- c(sessions = "Sessions", users = "Users", conversion_rate = "Conve
 
 overview_ui <- function(id) {
   ns <- NS(id)
+  boxes <- lapply(names(KPI_LABELS), function(m) stat_box(ns, paste0("kpi_", m), KPI_LABELS[[m]], paste0("kpi kpi-", m)))
   tagList(
-    uiOutput(ns("kpis")),
+    do.call(bslib::layout_column_wrap, c(list(width = 1 / 5, fill = FALSE, class = "mb-3"), boxes)),
     chart_card("Sessions and purchases over time", plotly::plotlyOutput(ns("trend"), height = "380px"),
                radioButtons(ns("grain"), NULL, inline = TRUE,
                             choices = c(Auto = "auto", Hour = "hour", Day = "day"), selected = "auto"))
@@ -34,22 +35,22 @@ overview_server <- function(id, dw, filters) {
       structure(filled, error = attr(rows, "error"), has_data = nrow(rows) > 0)
     })
 
-    output$kpis <- renderUI({
-      k <- kpis()
-      boxes <- lapply(seq_len(nrow(k)), function(i) {
-        m <- k$metric[i]
+    lapply(names(KPI_LABELS), function(m) {
+      row <- reactive({
+        k <- kpis()
+        k[k$metric == m, , drop = FALSE]
+      })
+      output[[paste0("kpi_", m, "_value")]] <- renderText(format_metric(m, row()$current))
+      output[[paste0("kpi_", m, "_detail")]] <- renderUI({
+        r <- row()
         # Up is good except for the bounce rate.
-        good <- if (is.na(k$change[i])) NA else if (m == "bounce_rate") k$change[i] <= 0 else k$change[i] >= 0
-        bslib::value_box(
-          title = KPI_LABELS[[m]],
-          value = span(class = "kpi-value", format_metric(m, k$current[i])),
-          p(class = paste("kpi-change", if (is.na(good)) "text-muted" else if (good) "text-success" else "text-danger"),
-            format_change(k$change[i])),
-          p(class = "small text-muted", paste("previous:", format_metric(m, k$previous[i]))),
-          theme_color = "light", class = paste0("kpi kpi-", m)
+        good <- if (is.na(r$change)) NA else if (m == "bounce_rate") r$change <= 0 else r$change >= 0
+        tagList(
+          p(class = paste("kpi-change mb-0", if (is.na(good)) "text-muted" else if (good) "text-success" else "text-danger"),
+            format_change(r$change)),
+          p(class = "small text-muted mb-0", paste("previous:", format_metric(m, r$previous)))
         )
       })
-      do.call(bslib::layout_column_wrap, c(list(width = 1 / 5, fill = FALSE, class = "mb-3"), boxes))
     })
 
     output$trend <- plotly::renderPlotly({

@@ -66,3 +66,14 @@ chart_card <- function(title, output, ..., note = NULL) {
     ..., output, full_screen = TRUE
   )
 }
+
+# A value box whose value and detail line are outputs. The boxes are static UI: rendering
+# bslib components through renderUI would compile their theme CSS (sass) on every update.
+stat_box <- function(ns, id, title, class = NULL) {
+  bslib::value_box(
+    title = title,
+    value = span(class = "kpi-value", textOutput(ns(paste0(id, "_value")), inline = TRUE)),
+    uiOutput(ns(paste0(id, "_detail"))),
+    theme_color = "light", class = class
+  )
+}

@@ -72,10 +72,11 @@ def unexpected_errors(exceptions: list[str]) -> list[str]:
     return [e for e in exceptions if not any(k in e for k in KNOWN_PACKAGING_ERRORS)]
 
 
-def open_app(browser, url: str, timeout: float = 60.0) -> None:
-    browser.navigate(url)
+def open_app(browser, url: str, timeout: float = 60.0, tab: str = "overview") -> None:
+    """Load the app on `tab` (?tab=) and wait until that tab is drawn."""
+    browser.navigate(url if tab == "overview" else f"{url}?tab={tab}")
     browser.wait_for("!!(window.Shiny && Shiny.shinyapp && Shiny.shinyapp.isConnected())", timeout)
-    wait_tab(browser, "overview", timeout)
+    wait_tab(browser, tab, timeout)
 
 
 def wait_tab(browser, tab: str, timeout: float = 60.0) -> None:

@@ -49,7 +49,9 @@ test_that("overview: KPIs against the previous period, trend by hour or day", {
     expect_equal(get("conversion_rate", "previous"), 0.5)
     expect_equal(get("revenue"), 120)
     expect_equal(get("bounce_rate"), 0.25)
-    expect_match(as.character(output$kpis$html), "Conversion rate")
+    expect_equal(output$kpi_conversion_rate_value, "25.0%")
+    expect_match(as.character(output$kpi_sessions_detail$html), "+100.0% vs previous period", fixed = TRUE)
+    expect_match(as.character(output$kpi_bounce_rate_detail$html), "text-success")
 
     # 7 days: hourly by default, from sessions.
     expect_equal(grain(), "hour")
@@ -175,7 +177,9 @@ test_that("data health: freshness, runs and rejects", {
     expect_equal(r$reason_code, c("not_json", "missing_field"))
     expect_equal(r$rejected, c(2, 1))
     expect_false("raw_line" %in% names(recent_rejects()))
-    expect_match(as.character(output$status$html), "ETL status")
+    expect_equal(output$status_value, "stale")
+    expect_equal(output$runs_value, "0")  # nothing in the last 24 h of today
+    expect_equal(output$connection_value, "not encrypted")
     expect_false(is_empty_plot(output$rejects_chart))
   })
 })
@@ -184,7 +188,8 @@ test_that("every module works on an empty warehouse and shows empty states", {
   filters <- reactiveVal(test_filters())
   testServer(overview_server, args = list(dw = empty_dw, filters = filters), {
     expect_equal(kpis()$current[kpis()$metric == "sessions"], 0)
-    expect_match(as.character(output$kpis$html), "no previous data")
+    expect_match(as.character(output$kpi_sessions_detail$html), "no previous data")
+    expect_equal(output$kpi_revenue_value, "0.00")
     expect_true(is_empty_plot(output$trend))
   })
   testServer(funnel_server, args = list(dw = empty_dw, filters = filters), {
@@ -215,7 +220,8 @@ test_that("every module works on an empty warehouse and shows empty states", {
     expect_equal(freshness()$status, "no data")
     expect_true(is_empty_plot(output$runs_chart))
     expect_true(is_empty_plot(output$rejects_chart))
-    expect_match(as.character(output$status$html), "never")
+    expect_equal(output$since_success_value, "never")
+    expect_match(as.character(output$status_detail$html), "none")
   })
 })
 

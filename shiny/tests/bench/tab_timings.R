@@ -1,0 +1,60 @@
+# Server-side timings of every tab, for bench/bench_shiny.py: runs each tab's module with
+# shiny::testServer against the warehouse named by DW_PG_* (default filters: the last 28 days,
+# bots excluded), renders all its outputs, and records each query's time and the whole render.
+# Usage: Rscript shiny/tests/bench/tab_timings.R ITERATIONS  -> JSON on stdout
+suppressPackageStartupMessages({
+  library(shiny)
+})
+Sys.setenv(TZ = "UTC")
+args <- commandArgs(trailingOnly = TRUE)
+iterations <- if (length(args)) as.integer(args[1]) else 20L
+app_dir <- normalizePath(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE))), "..", ".."))
+for (f in sort(list.files(file.path(app_dir, "R"), pattern = "\\.R$", full.names = TRUE))) source(f)
+
+OUTPUTS <- list(
+  overview = c("kpi_sessions_value", "kpi_sessions_detail", "kpi_users_value", "kpi_conversion_rate_value", "trend"),
+  funnel = c("funnel", "steps", "breakdown_chart", "breakdown_table"),
+  products = c("top_products", "categories", "brands", "table"),
+  journeys = c("sankey", "sankey_note", "purchase_paths", "landing", "exit"),
+  retention = c("heatmap", "table"),
+  trends = c("heatmap", "by_type"),
+  health = c("status_value", "status_detail", "connection_value", "runs_chart", "rejects_chart", "runs", "rejects")
+)
+SERVERS <- list(overview = overview_server, funnel = funnel_server, products = products_server,
+                journeys = journeys_server, retention = retention_server, trends = trends_server,
+                health = health_server)
+
+dw <- dw_open()
+dw$record_timings <- TRUE
+today <- as.Date(format(Sys.time(), "%Y-%m-%d", tz = "UTC"))
+filters <- reactiveVal(list(start = today - 27, end = today, login_state = NULL, device_type = NULL, channel = NULL,
+                            product_category = NULL, include_bots = FALSE))
+invisible(dw_query(dw, "filter_categories"))  # connect outside the timings
+floor_ms <- vapply(seq_len(iterations), function(i) {
+  t0 <- proc.time()[["elapsed"]]
+  dw_run(dw, "SELECT 1", list())
+  (proc.time()[["elapsed"]] - t0) * 1000
+}, numeric(1))
+dw$timings <- dw$timings[0, ]
+
+result <- list(floor_ms = floor_ms, tabs = list())
+for (tab in names(SERVERS)) {
+  render_ms <- numeric(0)
+  queries <- list()
+  for (i in seq_len(iterations)) {
+    dw$timings <- dw$timings[0, ]
+    t0 <- proc.time()[["elapsed"]]
+    testServer(SERVERS[[tab]], args = list(dw = dw, filters = filters), {
+      session$flushReact()
+      for (o in OUTPUTS[[tab]]) invisible(output[[o]])
+    })
+    render_ms <- c(render_ms, (proc.time()[["elapsed"]] - t0) * 1000)
+    for (k in seq_len(nrow(dw$timings))) {
+      q <- dw$timings$query[k]
+      queries[[q]] <- c(queries[[q]], dw$timings$ms[k])
+    }
+  }
+  result$tabs[[tab]] <- list(server_render_ms = render_ms, queries = queries)
+}
+dw_close(dw)
+cat(jsonlite::toJSON(result, auto_unbox = FALSE, digits = 6))
