@@ -334,7 +334,9 @@ class Planner:
         if visitor is None:
             visitor = self._new_visitor(t)
             client = visitor.clients[0]
-        elif rng.random() < 0.15 and len(visitor.clients) < 3:
+        elif len(visitor.clients) < 3 and rng.random() < (
+                0.3 if any(c.user_id for c in visitor.clients) else 0.12):
+            # Customers who signed in somewhere use more devices than anonymous browsers do.
             # The same person on another device: a new clientId the warehouse can stitch to
             # the first one when they log in.
             client = self._new_client()
@@ -494,6 +496,7 @@ class _SessionBuilder:
         self.referrer: str | None = channel.referrer if channel else None
         self.landing = True
         self.viewed: list[Product] = []
+        self.last_view: tuple | None = None
         self.exit_at = t
         focus = list(channel.focus_categories) if channel else []
         if visitor.favourite:
@@ -508,8 +511,8 @@ class _SessionBuilder:
         self.t += max(0.05, min(seconds, SESSION_TIMEOUT * 0.5))
 
     def think(self, mean: float) -> None:
-        """A human's time on a page before the next click: long-tailed."""
-        self.wait(self.rng.lognormvariate(math.log(mean), 0.7))
+        """A human's time on a page before the next click: long-tailed, and never instant."""
+        self.wait(max(1.5, self.rng.lognormvariate(math.log(mean), 0.7)))
 
     def emit(self, name: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
         # Key order and spelling as tracker/clickstream.js track() builds them.
@@ -572,6 +575,7 @@ class _SessionBuilder:
     # -- pages -----------------------------------------------------------------------------
     def list_page(self, kind: str, value: str | None = None) -> list[Product]:
         shop = self.shop
+        self.last_view = ("list", kind, value)
         if kind == "category":
             products = shop.by_category[value or shop.categories[0]]
             self.navigate("index.html", {"category": value or shop.categories[0]}, "Products · Demo Shop")
@@ -597,6 +601,7 @@ class _SessionBuilder:
             self.emit("select_item", {"product": self.shop.product_obj[product.id],
                                       "items": [self.shop.item_obj[product.id]], "itemListName": from_list})
         self.navigate("product.html", {"id": product.id}, f"{product.name} · Demo Shop")
+        self.last_view = ("product", product)
         item = self.shop.item_obj[product.id]
         self.emit("view_item", {"product": self.shop.product_obj[product.id], "items": [item],
                                 "value": item["price"], "currency": self.shop.catalog.currency})
@@ -668,10 +673,20 @@ class _SessionBuilder:
         c.cart.clear()
 
     # -- the visit -------------------------------------------------------------------------
-    def _maybe_login(self, next_page: str, chance: float) -> None:
-        if (self.visitor.account and self.client.login_state != "logged_in"
-                and self.rng.random() < chance):
-            self.login(next_page)
+    def _login_and_return(self) -> None:
+        """Log in from the header, then login.html sends the visitor back to the page they were on,
+        which loads again and sends its events again (as the storefront does)."""
+        if not self.visitor.account or self.client.login_state == "logged_in" or self.last_view is None:
+            return
+        view = self.last_view
+        self.login(self._current_page())
+        if view[0] == "product":
+            product = view[1]
+            self.product_page(product)
+            if len(self.viewed) > 1 and self.viewed[-2] is product:
+                self.viewed.pop()
+        else:
+            self.list_page(view[1], view[2])
 
     def run(self) -> SessionPlan:
         rng, channel, shop = self.rng, self.channel, self.shop
@@ -709,7 +724,7 @@ class _SessionBuilder:
 
         if will_login and rng.random() < 0.3:
             self.think(6)
-            self._maybe_login(self._current_page(), 1.0)
+            self._login_and_return()
         if has_cart and self.returning and rng.random() < 0.5:
             # Back for what is still in the cart from an earlier visit.
             self.think(10)
@@ -726,7 +741,7 @@ class _SessionBuilder:
             while len(self.viewed) < views:
                 self.think(25 if self.viewed else 12)
                 if will_login and rng.random() < 0.3:
-                    self._maybe_login(self._current_page(), 1.0)
+                    self._login_and_return()
                 if current is None or rng.random() < 0.25:
                     current = self._browse_list()
                 product = self.pick_product(current[1], self.viewed[-1] if self.viewed else None)
