@@ -45,7 +45,7 @@ def test_live_options_set_the_session_rate():
     args = cli.build_parser().parse_args(["--dry-run", "--duration", "120", "--rate", "30", "--site-url",
                                           "https://shop.example/"])
     config = cli.config_from_args(args)
-    per_session = cli.estimate_events_per_session(config)
+    per_session = cli.estimate_events_per_session(config, 120)
     assert config.live_seconds == 120 and abs(config.live_sessions_per_second * per_session - 30) < 1e-6
     args = cli.build_parser().parse_args(["--url", "http://127.0.0.1:9999/clickstream", "--sessions", "50",
                                           "--duration", "100"])

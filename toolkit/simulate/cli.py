@@ -15,10 +15,12 @@ from .send import FileSink, HttpSink, RetryPolicy, RichProgress, S3Sink, run
 DEFAULT_SITE_URL = "http://127.0.0.1:8080/"
 
 
-def estimate_events_per_session(config: TrafficConfig, sample: int = 300) -> float:
-    """Mean events per session of this config's traffic mix, from a throwaway plan."""
+def estimate_events_per_session(config: TrafficConfig, window_s: float = 3600.0, sample: int = 300) -> float:
+    """Mean events per session of this config's traffic mix within a live window of ``window_s``
+    (visits still going at its end are cut off, so short windows hold fewer events per visit)."""
+    window_s = max(window_s, 1.0)
     probe = TrafficConfig(**{**{f: getattr(config, f) for f in config.__slots__},
-                             "days": 0.0, "live_seconds": sample / 10.0, "live_sessions_per_second": 10.0})
+                             "days": 0.0, "live_seconds": window_s, "live_sessions_per_second": sample / window_s})
     sessions = list(Planner(probe).sessions())
     events = sum(len(s.events) for s in sessions)
     return events / len(sessions) if sessions else 10.0
@@ -101,14 +103,14 @@ def config_from_args(args: argparse.Namespace) -> TrafficConfig:
         duration = 60.0
     if duration is None and sessions is None:
         return config
-    per_session = estimate_events_per_session(config)
     if duration is not None and sessions is not None:
         rate = sessions / duration if duration > 0 else 0.0
     elif sessions is not None:
-        rate = args.rate / per_session
+        rate = args.rate / estimate_events_per_session(config)
         duration = sessions / rate if rate > 0 else 0.0
     else:
-        rate = args.rate / per_session
+        # --rate is the average over the window, cut-off visits at its end included.
+        rate = args.rate / estimate_events_per_session(config, duration)
     return TrafficConfig(**common, live_seconds=duration or 0.0, live_sessions_per_second=rate)
 
 
