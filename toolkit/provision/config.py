@@ -93,8 +93,8 @@ class Etl:
     max_retry_attempts: int = 2
     lag_alarm_seconds: int = 5400
     dw_port: int = 5432
-    dw_user: str = "clickstream_etl"  # the login scripts/migrate_dw.py --etl-user creates
-    dw_database: str = "clickstream_dw"
+    dw_user: str = "etl_loader"  # the ETL's login, created by the Ansible dw role (roles/dw)
+    dw_database: str = "clickstream"
 
 
 @dataclass(frozen=True)
