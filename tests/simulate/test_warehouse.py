@@ -49,7 +49,8 @@ def expected_sessions(config: TrafficConfig) -> dict[str, dict]:
     return out
 
 
-def test_planned_sessions_arrive_in_the_warehouse(pg_server, scratch_db):
+def test_planned_sessions_arrive_in_the_warehouse(pg_server, scratch_db, monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # moto's in-process mock, not a server
     config = TrafficConfig(seed=17, end=datetime(2026, 11, 18, 9, tzinfo=UTC), days=2, sessions_per_day=60,
                            duplicate_share=0.05, late_share=0.05)
     expected = expected_sessions(config)
