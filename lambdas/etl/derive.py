@@ -65,13 +65,18 @@ _FUNNEL_CASE = " ".join(
 )
 _PAGE_EVENTS_SQL = ", ".join(f"'{n}'" for n in PAGE_EVENTS)
 
-_REPLACE_SESSIONS = f"""
+# A statement of its own: deleting and re-inserting the same key in sibling CTEs of one
+# statement may hit the unique index before the delete, since their order is unspecified.
+_DELETE_SESSIONS = """
 WITH old AS (
   DELETE FROM clickstream_sessions s USING d_groups g WHERE s.session_group = g.session_group
   RETURNING s.session_key, s.session_date, s.person_key
-), old_saved AS (
-  INSERT INTO d_old_sessions SELECT * FROM old
-), agg AS (
+)
+INSERT INTO d_old_sessions SELECT * FROM old
+"""
+
+_REPLACE_SESSIONS = f"""
+WITH agg AS (
   SELECT session_key,
     max(session_group) AS session_group,
     max(session_id) AS session_id,
@@ -263,11 +268,14 @@ def derive(connection: Any, run_id: int, fault: Any = None) -> DeriveResult:
     result = DeriveResult()
     connection.run("START TRANSACTION")
     try:
+        # Window functions and hash aggregates over the touched events: keep them in memory.
+        connection.run("SET LOCAL work_mem = '256MB'")
         connection.run(_STEPS_SETUP)
         result.groups = connection.run("SELECT count(*) FROM d_groups")[0][0]
         result.hours = connection.run("SELECT count(*) FROM d_hours")[0][0]
         if result.groups or result.hours:
             connection.run(_ASSIGN)
+            connection.run(_DELETE_SESSIONS)
             connection.run(_REPLACE_SESSIONS, run_id=run_id)
             result.sessions_touched = connection.run(
                 "SELECT count(*) FROM (SELECT session_key FROM d_old_sessions"

@@ -168,8 +168,25 @@ def copy_lines(rows: Iterable[tuple], run_id: int) -> Iterator[str]:
     """Rows -> PostgreSQL COPY text lines (tab separated, \\N for null)."""
     tail = f"\t{run_id}\n"
     field = _field
+    escapes = _ESCAPES
     for row in rows:
-        yield "\t".join(map(field, row)) + tail
+        # str and None are most fields: handled inline, the rest through _field.
+        yield "\t".join([v.translate(escapes) if type(v) is str else "\\N" if v is None else field(v)
+                         for v in row]) + tail
+
+
+def copy_chunks(lines: Iterable[str], size: int = 1 << 20) -> Iterator[bytes]:
+    """Lines joined into ~1 MiB messages: pg8000 sends (and flushes) one message per item."""
+    chunk: list[str] = []
+    length = 0
+    for line in lines:
+        chunk.append(line)
+        length += len(line)
+        if length >= size:
+            yield "".join(chunk).encode("utf-8")
+            chunk, length = [], 0
+    if chunk:
+        yield "".join(chunk).encode("utf-8")
 
 
 def prepare(connection: Any) -> None:
@@ -183,7 +200,8 @@ def load_batch(connection: Any, run_id: int, parsed: list[tuple[ObjectInfo, Pars
     connection.run("START TRANSACTION")
     try:
         if rows:
-            connection.run(f"COPY etl_stage ({_COLUMN_LIST}) FROM STDIN", stream=copy_lines(rows, run_id))
+            connection.run(f"COPY etl_stage ({_COLUMN_LIST}) FROM STDIN",
+                           stream=copy_chunks(copy_lines(rows, run_id)))
             low = min(r[1] for r in rows)
             high = max(r[1] for r in rows)
             result.newest_event = high
@@ -196,14 +214,14 @@ def load_batch(connection: Any, run_id: int, parsed: list[tuple[ObjectInfo, Pars
         if rejects:
             connection.run(
                 "COPY etl_stage_rejects FROM STDIN",
-                stream=("\t".join(map(_field, (key, r.line_no, r.event_id, r.code, r.field, r.reason, r.raw_line,
-                                               r.received_at))) + "\n" for key, r in rejects),
+                stream=copy_chunks("\t".join(map(_field, (key, r.line_no, r.event_id, r.code, r.field, r.reason,
+                                                           r.raw_line, r.received_at))) + "\n" for key, r in rejects),
             )
             connection.run(_REJECTS, run_id=run_id)
         connection.run(
             "COPY etl_stage_objects FROM STDIN",
-            stream=("\t".join(map(_field, (info.key, info.etag, info.size, info.last_modified, p.lines,
-                                           len(p.rejected)))) + "\n" for info, p in parsed),
+            stream=copy_chunks("\t".join(map(_field, (info.key, info.etag, info.size, info.last_modified, p.lines,
+                                                       len(p.rejected)))) + "\n" for info, p in parsed),
         )
         for loaded, duplicate in connection.run(_LEDGER, run_id=run_id):
             result.events_loaded += loaded

@@ -9,6 +9,9 @@ next one: loaded objects are in the ledger, everything else is read again.
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -182,25 +185,27 @@ def _run_locked(connection: Any, settings: Settings, request: RunRequest, summar
 
 def _load_all(connection: Any, settings: Settings, run_id: int, todo: list[ObjectInfo], summary: RunSummary,
               s3: Any, fault: Fault | None, progress: Progress | None) -> None:
-    on_line = (lambda key, line: fault("line", (key, line))) if fault else None
     newest: datetime | None = None
     done = 0
     if todo:
         prepare(connection)
     batches = list(_batches(todo, settings.batch_objects, settings.batch_events * 400))
-    with ThreadPoolExecutor(settings.read_workers, thread_name_prefix="s3-read") as pool:
-
-        def submit(batch: list[ObjectInfo]) -> list[Any]:
-            return [pool.submit(_fetch, s3, settings.bucket, info) for info in batch]
-
-        upcoming = submit(batches[0]) if batches else []
-        for index, batch in enumerate(batches):
-            t0 = time.monotonic()
-            bodies = [f.result() for f in upcoming]
-            summary.s3_read_ms += int((time.monotonic() - t0) * 1000)
-            # Read the next batch while this one is parsed and loaded.
-            upcoming = submit(batches[index + 1]) if index + 1 < len(batches) else []
-            parsed = [(info, _parse(info, body, settings, on_line)) for info, body in zip(batch, bodies, strict=True)]
+    # A reader thread fetches and parses batch n+1 while this thread loads batch n: parsing is
+    # Python, loading mostly waits on PostgreSQL, so the two overlap even under the GIL.
+    ready: queue.Queue[tuple[list[ObjectInfo], list[tuple[ObjectInfo, ParsedObject]]] | BaseException | None] = (
+        queue.Queue(maxsize=1))
+    stop = threading.Event()
+    reader = threading.Thread(target=_read_batches, name="etl-reader",
+                              args=(batches, settings, s3, fault, summary, ready, stop), daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            batch, parsed = item
             result: BatchResult = load_batch(connection, run_id, parsed)
             done += len(batch)
             summary.objects_loaded += result.objects
@@ -214,8 +219,41 @@ def _load_all(connection: Any, settings: Settings, run_id: int, todo: list[Objec
                 progress(done, len(todo), summary.events_loaded)
             if fault:
                 fault("batch", [i.key for i in batch])
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            ready.get_nowait()  # unblock a reader waiting to hand over its next batch
+        reader.join()
     if newest is not None:
         summary.newest_event_at = newest.isoformat()
+
+
+def _read_batches(batches: list[list[ObjectInfo]], settings: Settings, s3: Any, fault: Fault | None,
+                  summary: RunSummary, ready: queue.Queue, stop: threading.Event) -> None:
+    on_line = (lambda key, line: fault("line", (key, line))) if fault else None
+    try:
+        with ThreadPoolExecutor(settings.read_workers, thread_name_prefix="s3-read") as pool:
+            for batch in batches:
+                if stop.is_set():
+                    return
+                t0 = time.monotonic()
+                bodies = list(pool.map(lambda info: _fetch(s3, settings.bucket, info), batch))
+                summary.s3_read_ms += int((time.monotonic() - t0) * 1000)
+                parsed = [(info, _parse(info, body, settings, on_line)) for info, body in zip(batch, bodies,
+                                                                                              strict=True)]
+                _put(ready, (batch, parsed), stop)
+        _put(ready, None, stop)
+    except BaseException as exc:
+        _put(ready, exc, stop)
+
+
+def _put(ready: queue.Queue, item: Any, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            ready.put(item, timeout=0.2)
+            return
+        except queue.Full:
+            continue
 
 
 def _finish(connection: Any, summary: RunSummary, started: float) -> None:

@@ -14,31 +14,33 @@ from moto import mock_aws
 from toolkit.dw import migrate
 
 BUCKET = "clickstream-raw-etl-test"
-WRITER = "etl_test_writer"
 
 
 @pytest.fixture(scope="session")
 def dw_template(pg_server):
     """A migrated warehouse to copy (CREATE DATABASE ... TEMPLATE is much faster than migrating)."""
     name = f"etl_tmpl_{uuid.uuid4().hex[:10]}"
+    # Roles are cluster-wide and test sessions may run side by side: each gets its own login.
+    writer = f"etl_writer_{uuid.uuid4().hex[:10]}"
     password = secrets.token_hex(16)
     admin = pg_server.connect()
     admin.run(f'CREATE DATABASE "{name}"')
     admin.close()
     conn = pg_server.connect(name)
     migrate.migrate(conn)
-    migrate.ensure_login(conn, WRITER, password, migrate.WRITER_GROUP, name)
+    migrate.ensure_login(conn, writer, password, migrate.WRITER_GROUP, name)
     conn.close()
-    yield name, password
+    yield name, writer, password
     admin = pg_server.connect()
     admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.run(f'DROP ROLE IF EXISTS "{writer}"')
     admin.close()
 
 
 @pytest.fixture
 def new_warehouse(pg_server, dw_template):
     """Factory of empty warehouses (as copies of the template), dropped at the end of the test."""
-    template, password = dw_template
+    template, writer, password = dw_template
     created = []
 
     def make() -> Settings:
@@ -47,7 +49,7 @@ def new_warehouse(pg_server, dw_template):
         admin.run(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         admin.close()
         created.append(name)
-        target = PgTarget(host=pg_server.host, port=pg_server.port, database=name, user=WRITER,
+        target = PgTarget(host=pg_server.host, port=pg_server.port, database=name, user=writer,
                           password=password, sslmode="disable")
         return Settings(bucket=BUCKET, target=target, read_workers=4)
 

@@ -27,7 +27,8 @@ def record(event: dict[str, Any], received: datetime, user_agent: str = DESKTOP_
     """``event`` plus the ``_ingest`` block the ingest Lambda adds (same event_id rules)."""
     normalized = contract.validate(event)
     meta = {"received_at": iso(received), "request_id": "req-test", "api_id": "local", "stage": "$default",
-            "user_agent": user_agent, "source_ip": source_ip, "event_id": contract.event_id_for(normalized)}
+            "user_agent": user_agent, "source_ip": source_ip, "event_id": contract.event_id_for(normalized),
+            "contract_version": contract.schema()["x-contract-version"]}
     if normalized.get("event_id") is not None:
         meta["client_event_id"] = normalized["event_id"]
     return {**event, "_ingest": meta}
