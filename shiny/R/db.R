@@ -16,7 +16,11 @@ dw_settings <- function(env = Sys.getenv()) {
     # RPostgreSQL has no TLS arguments of its own; libpq reads PGSSLMODE/PGSSLROOTCERT.
     sslmode = get("DW_PG_SSLMODE", "verify-full"),
     sslrootcert = get("DW_PG_SSLROOTCERT"),
-    statement_timeout_ms = as.integer(get("DW_PG_STATEMENT_TIMEOUT_MS", "15000"))
+    statement_timeout_ms = as.integer(get("DW_PG_STATEMENT_TIMEOUT_MS", "15000")),
+    # Hash aggregates over a few hundred thousand rows stay in memory instead of spilling.
+    work_mem = get("DW_PG_WORK_MEM", "64MB"),
+    # Seconds between checks of the warehouse's version (see dw_query); 0 turns the cache off.
+    cache_check_s = as.numeric(get("DW_CACHE_CHECK_SECONDS", "60"))
   )
 }
 
@@ -77,7 +81,24 @@ dw_open <- function(settings = dw_settings()) {
   dw$con <- NULL
   dw$timings <- data.frame(query = character(0), ms = numeric(0))
   dw$record_timings <- FALSE
+  dw$cache <- cachem::cache_mem(max_size = 64 * 1024^2)
+  dw$version <- NULL
+  dw$version_checked_at <- -Inf
   dw
+}
+
+# The warehouse only changes when an ETL run finishes (every 30 minutes), so results are cached
+# in the R process, shared by every browser session, and keyed by the latest finished run:
+# when a run finishes, every cached result is stale at the next check.
+dw_version <- function(dw) {
+  now <- proc.time()[["elapsed"]]
+  if (is.null(dw$version) || now - dw$version_checked_at >= dw$settings$cache_check_s) {
+    v <- dw_run(dw, "SELECT count(finished_at)::text || '@' || coalesce(max(finished_at)::text, '') AS v FROM etl_runs",
+                list())
+    dw$version <- v$v[1]
+    dw$version_checked_at <- now
+  }
+  dw$version
 }
 
 dw_connect <- function(dw) {
@@ -91,7 +112,14 @@ dw_connect <- function(dw) {
   DBI::dbGetQuery(con, "SET TIME ZONE 'UTC'")
   DBI::dbGetQuery(con, "SET default_transaction_read_only = on")
   DBI::dbGetQuery(con, paste0("SET statement_timeout = ", as.integer(s$statement_timeout_ms)))
+  if (grepl("^[0-9]+(kB|MB|GB)$", s$work_mem %||% "")) DBI::dbGetQuery(con, paste0("SET work_mem = '", s$work_mem, "'"))
   dw$con <- con
+  invisible(dw)
+}
+
+dw_cache_clear <- function(dw) {
+  dw$cache$reset()
+  dw$version <- NULL
   invisible(dw)
 }
 
@@ -112,19 +140,31 @@ dw_run <- function(dw, sql, values) {
 }
 
 # Runs QUERIES[[name]] with values taken by name from `params`; returns a data frame.
+# Results are cached (see dw_version) unless the query is about the ETL itself (health_*) or
+# the cache is off (DW_CACHE_CHECK_SECONDS=0).
 dw_query <- function(dw, name, params = list()) {
   q <- compiled_query(name)
   values <- lapply(q$params, function(p) pg_param_text(params[[p]], p))
   started <- proc.time()[["elapsed"]]
-  result <- tryCatch(dw_run(dw, q$sql, values), error = function(e) {
+  result <- tryCatch(dw_query_cached(dw, name, q, values), error = function(e) {
     # A dropped connection (warehouse restart, idle timeout) gets one fresh attempt.
     dw_close(dw)
-    dw_run(dw, q$sql, values)
+    dw_query_cached(dw, name, q, values)
   })
   if (isTRUE(dw$record_timings)) {
     dw$timings[nrow(dw$timings) + 1, ] <- list(name, (proc.time()[["elapsed"]] - started) * 1000)
   }
   if (is.null(result)) result <- data.frame()
+  result
+}
+
+dw_query_cached <- function(dw, name, q, values) {
+  if (dw$settings$cache_check_s <= 0 || startsWith(name, "health_")) return(dw_run(dw, q$sql, values))
+  key <- rlang::hash(list(name, values, dw_version(dw)))
+  hit <- dw$cache$get(key)
+  if (!cachem::is.key_missing(hit)) return(hit)
+  result <- dw_run(dw, q$sql, values)
+  dw$cache$set(key, result)
   result
 }
 

@@ -66,7 +66,9 @@ scratch_dw <- function(fixture = "small_dw.sql", env = parent.frame()) {
     DBI::dbDisconnect(owner)
   }
   dw <- dw_open(list(host = pg$host, port = pg$port, dbname = name, user = reader, password = reader_password,
-                     sslmode = "disable", sslrootcert = "", statement_timeout_ms = 15000L))
+                     sslmode = "disable", sslrootcert = "", statement_timeout_ms = 15000L, work_mem = "64MB",
+                     cache_check_s = 60))
+  dw$admin <- function() pg_admin(pg, name)
   withr::defer(dw_close(dw), envir = env)
   dw
 }

@@ -23,6 +23,34 @@ test_that("a dropped connection is reopened", {
   expect_equal(nrow(dw_query(dw, "health_runs", list(limit = 10))), 3)
 })
 
+test_that("results are cached until an ETL run finishes", {
+  dw$settings$cache_check_s <- 0.001
+  on.exit({
+    dw$settings$cache_check_s <- 60
+    dw_cache_clear(dw)
+  })
+  f <- filter_params(test_filters())
+  before <- sum(dw_query(dw, "products", f)$views)
+  owner <- dw$admin()
+  on.exit({
+    DBI::dbGetQuery(owner, "DELETE FROM agg_daily_product_engagement WHERE product_id = 'p9'")
+    DBI::dbGetQuery(owner, "DELETE FROM etl_runs WHERE started_at = '2026-01-18 12:00+00'")
+    DBI::dbDisconnect(owner)
+  }, add = TRUE)
+  DBI::dbGetQuery(owner, "INSERT INTO agg_daily_product_engagement (activity_date, product_id, product_category,
+    product_brand, device_type, channel, login_state, is_bot, product_name, views, add_to_carts, checkouts, purchases,
+    quantity_purchased, revenue) VALUES ('2026-01-15', 'p9', 'Home', 'Acme', 'desktop', 'direct', 'anonymous', false,
+    'Lamp', 4, 0, 0, 0, 0, 0)")
+  # A run that is still going does not invalidate (its rows may be half written) ...
+  DBI::dbGetQuery(owner, "INSERT INTO etl_runs (started_at, status, trigger) VALUES ('2026-01-18 12:00+00', 'running', 'manual')")
+  Sys.sleep(0.01)
+  expect_equal(sum(dw_query(dw, "products", f)$views), before)
+  # ... its end does.
+  DBI::dbGetQuery(owner, "UPDATE etl_runs SET status = 'succeeded', finished_at = '2026-01-18 12:01+00' WHERE status = 'running'")
+  Sys.sleep(0.01)
+  expect_equal(sum(dw_query(dw, "products", f)$views), before + 4)
+})
+
 test_that("filters module reads categories and excludes bots by default", {
   testServer(filters_server, args = list(dw = dw), {
     session$setInputs(dates = as.Date(c("2026-01-18", "2026-01-12")), include_bots = FALSE,
