@@ -8,24 +8,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from clickstream_common.envconfig import ConfigurationError, env_int
+
 from .db import PgTarget, ssl_mode_from_env
 
-
-class ConfigurationError(RuntimeError):
-    pass
-
-
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name, "").strip()
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise ConfigurationError(f"{name} must be between {lo} and {hi}, got {value}")
-    return value
+__all__ = ["ConfigurationError", "Settings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +49,7 @@ class Settings:
             raise ConfigurationError(str(exc)) from None
         target = PgTarget(
             host=env["DW_PG_HOST"].strip(),
-            port=_int(env, "DW_PG_PORT", 5432, 1, 65535),
+            port=env_int(env, "DW_PG_PORT", 5432, 1, 65535),
             database=env["DW_PG_DATABASE"].strip(),
             user=env["DW_PG_USER"].strip(),
             password=password,
@@ -72,9 +59,9 @@ class Settings:
         return cls(
             bucket=bucket,
             target=target,
-            lookback=timedelta(hours=_int(env, "ETL_LOOKBACK_HOURS", 48, 1, 24 * 90)),
-            late_limit=timedelta(hours=_int(env, "ETL_LATE_LIMIT_HOURS", 24 * 7, 1, 24 * 3650)),
-            read_workers=_int(env, "ETL_READ_WORKERS", 16, 1, 64),
-            batch_objects=_int(env, "ETL_BATCH_OBJECTS", 500, 1, 100_000),
-            batch_events=_int(env, "ETL_BATCH_EVENTS", 50_000, 1, 10_000_000),
+            lookback=timedelta(hours=env_int(env, "ETL_LOOKBACK_HOURS", 48, 1, 24 * 90)),
+            late_limit=timedelta(hours=env_int(env, "ETL_LATE_LIMIT_HOURS", 24 * 7, 1, 24 * 3650)),
+            read_workers=env_int(env, "ETL_READ_WORKERS", 16, 1, 64),
+            batch_objects=env_int(env, "ETL_BATCH_OBJECTS", 500, 1, 100_000),
+            batch_events=env_int(env, "ETL_BATCH_EVENTS", 50_000, 1, 10_000_000),
         )

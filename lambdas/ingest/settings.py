@@ -6,33 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from clickstream_common.envconfig import ConfigurationError, env_bool, env_int
 
-class ConfigurationError(RuntimeError):
-    pass
-
-
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name, "")
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise ConfigurationError(f"{name} must be between {lo} and {hi}, got {value}")
-    return value
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if raw == "":
-        return default
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+__all__ = ["ConfigurationError", "Settings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,20 +34,20 @@ class Settings:
         if not bucket:
             raise ConfigurationError("RAW_BUCKET_NAME is not set")
         origins = frozenset(o.strip().rstrip("/") for o in env.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip())
-        credentials = _bool(env, "CORS_ALLOW_CREDENTIALS", False)
+        credentials = env_bool(env, "CORS_ALLOW_CREDENTIALS", False)
         if credentials and "*" in origins:
             # Browsers refuse a wildcard origin on credentialed requests; the seed shipped exactly that.
             raise ConfigurationError("CORS_ALLOWED_ORIGINS may not contain '*' when CORS_ALLOW_CREDENTIALS is true")
         return cls(
             bucket=bucket,
             route_path=env.get("INGEST_ROUTE_PATH", "/clickstream") or "/clickstream",
-            max_events=_int(env, "MAX_EVENTS_PER_REQUEST", 500, 1, 10_000),
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_048_576, 1_024, 6_000_000),
+            max_events=env_int(env, "MAX_EVENTS_PER_REQUEST", 500, 1, 10_000),
+            max_body_bytes=env_int(env, "MAX_BODY_BYTES", 1_048_576, 1_024, 6_000_000),
             cors_origins=origins,
             cors_allow_credentials=credentials,
-            ipv4_prefix=_int(env, "SOURCE_IPV4_PREFIX", 24, 0, 32),
-            ipv6_prefix=_int(env, "SOURCE_IPV6_PREFIX", 48, 0, 128),
-            gzip_objects=_bool(env, "RAW_GZIP", False),
-            s3_max_attempts=_int(env, "S3_MAX_ATTEMPTS", 3, 1, 10),
-            retry_after_seconds=_int(env, "RETRY_AFTER_SECONDS", 2, 1, 3600),
+            ipv4_prefix=env_int(env, "SOURCE_IPV4_PREFIX", 24, 0, 32),
+            ipv6_prefix=env_int(env, "SOURCE_IPV6_PREFIX", 48, 0, 128),
+            gzip_objects=env_bool(env, "RAW_GZIP", False),
+            s3_max_attempts=env_int(env, "S3_MAX_ATTEMPTS", 3, 1, 10),
+            retry_after_seconds=env_int(env, "RETRY_AFTER_SECONDS", 2, 1, 3600),
         )
