@@ -11,10 +11,13 @@ generate_series and every aggregate derived from them) sized so that the session
 Shiny and of drawing). For each tab, with the default filters (last 28 days, no bots):
 
 - query time: every SQL statement the tab runs, through the app's own RPostgreSQL code as the
-  read-only login (shiny/tests/bench/tab_timings.R, --iterations times), p50/p95;
-- server render: the tab's module computing all its outputs (shiny::testServer);
+  read-only login with the result cache off (shiny/tests/bench/tab_timings.R, --iterations
+  times), p50/p95;
+- server render: the tab's module computing all its outputs (shiny::testServer), cache off;
 - browser render: headless Chromium on the running app (R -e shiny::runApp), from the click
-  on the tab to every chart and table drawn (--renders fresh page loads per tab).
+  on the tab to every chart and table drawn (--renders fresh page loads per tab), once with
+  the cache off (every query runs) and once as deployed (the default view prewarmed and
+  cached until the next ETL run).
 
 Targets (issue 7): query p95 <= 200 ms, tab rendered in <= 1 s.
 """
@@ -73,7 +76,9 @@ def browser_timings(env: dict[str, str], renders: int, log: Path) -> dict[str, l
 
 
 def measure(env: dict[str, str], iterations: int, renders: int, log: Path) -> dict:
-    return {"server": server_timings(env, iterations), "browser": browser_timings(env, renders, log)}
+    cold = {**env, "DW_CACHE_CHECK_SECONDS": "0"}
+    return {"server": server_timings(cold, iterations), "browser": browser_timings(cold, renders, log),
+            "browser_cached": browser_timings(env, renders, log)}
 
 
 def report(full: dict, empty: dict, counts: dict, args: argparse.Namespace) -> bool:
@@ -86,7 +91,7 @@ def report(full: dict, empty: dict, counts: dict, args: argparse.Namespace) -> b
     print(f"round-trip floor (SELECT 1): p50 {statistics.median(full['server']['floor_ms']):.1f} ms")
     print(f"default filters: last 28 days, bots excluded; {args.iterations} server runs, {args.renders} browser loads"
           " per tab\n")
-    print(f"{'tab / query':<34}{'p50 ms':>9}{'p95 ms':>9}{'empty p95':>11}  target")
+    print(f"{'tab / query (cache off unless said)':<40}{'p50 ms':>9}{'p95 ms':>9}{'empty p95':>11}  target")
     for tab in TABS:
         f_tab, e_tab = full["server"]["tabs"][tab], empty["server"]["tabs"][tab]
         print(f"{tab}")
@@ -95,16 +100,18 @@ def report(full: dict, empty: dict, counts: dict, args: argparse.Namespace) -> b
             p95 = pct(values, 0.95)
             good = p95 <= QUERY_BUDGET_MS
             ok &= good
-            print(f"  {query:<32}{statistics.median(values):>9.1f}{p95:>9.1f}{pct(base, 0.95):>11.1f}"
+            print(f"  {query:<38}{statistics.median(values):>9.1f}{p95:>9.1f}{pct(base, 0.95):>11.1f}"
                   f"  {'ok' if good else 'OVER'} (<= {QUERY_BUDGET_MS:.0f})")
         render = f_tab["server_render_ms"]
-        print(f"  {'server render (all outputs)':<32}{statistics.median(render):>9.1f}{pct(render, 0.95):>9.1f}"
+        print(f"  {'server render (all outputs)':<38}{statistics.median(render):>9.1f}{pct(render, 0.95):>9.1f}"
               f"{pct(e_tab['server_render_ms'], 0.95):>11.1f}")
-        b, be = full["browser"][tab], empty["browser"][tab]
-        good = pct(b, 0.95) <= RENDER_BUDGET_MS
-        ok &= good
-        print(f"  {'browser: click -> drawn':<32}{statistics.median(b):>9.1f}{pct(b, 0.95):>9.1f}{pct(be, 0.95):>11.1f}"
-              f"  {'ok' if good else 'OVER'} (<= {RENDER_BUDGET_MS:.0f})")
+        for label, key in (("browser: click -> drawn", "browser"),
+                           ("browser, cached: click -> drawn", "browser_cached")):
+            b, be = full[key][tab], empty[key][tab]
+            good = pct(b, 0.95) <= RENDER_BUDGET_MS
+            ok &= good
+            print(f"  {label:<38}{statistics.median(b):>9.1f}{pct(b, 0.95):>9.1f}{pct(be, 0.95):>11.1f}"
+                  f"  {'ok' if good else 'OVER'} (<= {RENDER_BUDGET_MS:.0f})")
     return ok
 
 
@@ -113,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", type=int, default=10_000_000, help="events the warehouse stands for")
     p.add_argument("--days", type=int, default=90)
     p.add_argument("--products", type=int, default=500)
-    p.add_argument("--iterations", type=int, default=20, help="server-side runs per tab")
-    p.add_argument("--renders", type=int, default=5, help="browser page loads per tab")
+    p.add_argument("--iterations", type=int, default=10, help="server-side runs per tab")
+    p.add_argument("--renders", type=int, default=4, help="browser page loads per tab")
     p.add_argument("--json", type=Path, help="also write the raw timings here")
     args = p.parse_args(argv)
 

@@ -27,6 +27,14 @@ TABS <- list(
 DW <- dw_open()
 onStop(function() dw_close(DW))
 
+# Keep the default view of every tab in the cache: now, and after each ETL run or new UTC day.
+# (Shiny serves requests from this same R thread, so this runs between them.)
+keep_warm <- function() {
+  tryCatch(dw_prewarm_if_stale(DW), error = function(e) message("prewarm failed: ", conditionMessage(e)))
+  later::later(keep_warm, max(30, DW$settings$cache_check_s))
+}
+if (DW$settings$cache_check_s > 0) later::later(keep_warm, 0)
+
 TAB_IDS <- vapply(TABS, `[[`, "", "id")
 
 # Loading the packages' rendering code costs the first chart about a second; pay it at start-up

@@ -84,6 +84,8 @@ dw_open <- function(settings = dw_settings()) {
   dw$cache <- cachem::cache_mem(max_size = 64 * 1024^2)
   dw$version <- NULL
   dw$version_checked_at <- -Inf
+  dw$db_calls <- 0L
+  dw$warmed_for <- NULL
   dw
 }
 
@@ -133,6 +135,7 @@ dw_close <- function(dw) {
 # a warning and NULL, which would look like an empty result.
 dw_run <- function(dw, sql, values) {
   if (is.null(dw$con)) dw_connect(dw)
+  dw$db_calls <- dw$db_calls + 1L
   res <- if (length(values)) DBI::dbSendQuery(dw$con, sql, values) else DBI::dbSendQuery(dw$con, sql)
   on.exit(DBI::dbClearResult(res))
   if (!identical(as.integer(DBI::dbGetInfo(res)$isSelect), 1L)) return(data.frame())

@@ -1,9 +1,9 @@
 # Global filters shared by every tab: date range, login state, device, channel, product
 # category and the bot switch (bots excluded by default).
 
-filters_ui <- function(id, today = Sys.Date()) {
+filters_ui <- function(id) {
   ns <- NS(id)
-  today <- as.Date(format(Sys.time(), "%Y-%m-%d", tz = "UTC"))
+  today <- default_filters()$end
   multi <- function(input_id, label, choices) {
     selectizeInput(ns(input_id), label, choices = choices, multiple = TRUE,
                    options = list(placeholder = "All"))

@@ -51,6 +51,24 @@ test_that("results are cached until an ETL run finishes", {
   expect_equal(sum(dw_query(dw, "products", f)$views), before + 4)
 })
 
+test_that("the prewarmed default view needs no further queries", {
+  on.exit(dw_cache_clear(dw))
+  f <- test_filters()
+  dw_prewarm(dw, f)
+  expect_false(dw_prewarm_if_stale(dw, f))
+  calls <- dw$db_calls
+  filters <- reactiveVal(f)
+  for (srv in list(overview_server, funnel_server, products_server, journeys_server, retention_server, trends_server)) {
+    testServer(srv, args = list(dw = dw, filters = filters, today = function() f$end)[
+      c("dw", "filters", if (identical(srv, retention_server)) "today")], session$flushReact())
+  }
+  expect_equal(dw$db_calls, calls)
+  # Another filter is a new query.
+  filters(test_filters(channel = "email"))
+  testServer(products_server, args = list(dw = dw, filters = filters), session$flushReact())
+  expect_gt(dw$db_calls, calls)
+})
+
 test_that("filters module reads categories and excludes bots by default", {
   testServer(filters_server, args = list(dw = dw), {
     session$setInputs(dates = as.Date(c("2026-01-18", "2026-01-12")), include_bots = FALSE,
