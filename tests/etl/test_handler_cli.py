@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +18,8 @@ from etl.handler import BadRequest, request_from_event
 
 from tests.etl.conftest import BUCKET
 from tests.etl.streams import seeded_stream
+from tests.support import local
+from tests.support.local import free_port
 from tests.support.raw import put_records
 from toolkit.etl import invoke
 
@@ -86,28 +86,10 @@ def test_handler_refuses_missing_configuration(monkeypatch):
         etl_handler.handler(SCHEDULED, None)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def moto_server():
-    port = free_port()
-    proc = subprocess.Popen([str(REPO / ".venv/bin/moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with local.moto_server() as url:
+        yield url
 
 
 def test_cli_local_run_against_a_real_s3_endpoint(moto_server, warehouse, tmp_path):

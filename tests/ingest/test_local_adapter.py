@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,15 +17,10 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from tests.support.events import seed_event, tracker_event
+from tests.support.local import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "clickstream-raw-local"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

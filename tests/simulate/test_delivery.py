@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import socket
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from etl import normalize
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
+from tests.support.local import free_port
 from toolkit.simulate import cli
 from toolkit.simulate.model import Planner
 from toolkit.simulate.send import S3Sink, run
@@ -28,12 +28,6 @@ RECEIVED = normalize.EVENT_COLUMNS.index("received_at")
 DEVICE = normalize.EVENT_COLUMNS.index("device_type")
 IS_BOT = normalize.EVENT_COLUMNS.index("is_bot")
 CHANNEL = normalize.EVENT_COLUMNS.index("channel")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def objects(s3, prefix: str = "events/") -> dict[str, bytes]:
