@@ -19,6 +19,8 @@ dw_settings <- function(env = Sys.getenv()) {
     statement_timeout_ms = as.integer(get("DW_PG_STATEMENT_TIMEOUT_MS", "15000")),
     # Hash aggregates over a few hundred thousand rows stay in memory instead of spilling.
     work_mem = get("DW_PG_WORK_MEM", "64MB"),
+    # SSD storage (EBS gp3): date-range scans of the aggregates' primary keys beat full scans.
+    random_page_cost = get("DW_PG_RANDOM_PAGE_COST", "1.1"),
     # Seconds between checks of the warehouse's version (see dw_query); 0 turns the cache off.
     cache_check_s = as.numeric(get("DW_CACHE_CHECK_SECONDS", "60"))
   )
@@ -114,7 +116,11 @@ dw_connect <- function(dw) {
   DBI::dbGetQuery(con, "SET TIME ZONE 'UTC'")
   DBI::dbGetQuery(con, "SET default_transaction_read_only = on")
   DBI::dbGetQuery(con, paste0("SET statement_timeout = ", as.integer(s$statement_timeout_ms)))
+  # Both values are checked against a strict pattern before they are put in a SET.
   if (grepl("^[0-9]+(kB|MB|GB)$", s$work_mem %||% "")) DBI::dbGetQuery(con, paste0("SET work_mem = '", s$work_mem, "'"))
+  if (grepl("^[0-9]+(\\.[0-9]+)?$", s$random_page_cost %||% "")) {
+    DBI::dbGetQuery(con, paste0("SET random_page_cost = ", s$random_page_cost))
+  }
   dw$con <- con
   invisible(dw)
 }
