@@ -93,6 +93,7 @@ def funnel_stages() -> list[str]:
 
 
 @lru_cache(maxsize=4096)
+@lru_cache(maxsize=4096)  # field names repeat on every event: fold each spelling once
 def snake_case(name: str) -> str:
     """``discountPrice`` -> ``discount_price``; snake_case names come back unchanged."""
     if name.islower() or not any(c.isupper() for c in name):

@@ -117,11 +117,14 @@ def ensure_login(connection: Any, user: str, password: str, group: str, database
         raise MigrationError(f"empty password for {user}")
     exists = connection.run("SELECT 1 FROM pg_roles WHERE rolname = :u", u=user)
     verb = "ALTER" if exists else "CREATE"
+    # An existing login only gets its password set: PostgreSQL 15 refuses NOSUPERUSER & co. in
+    # ALTER ROLE from a non-superuser owner, and a new login is created without them anyway.
+    template = ("ALTER ROLE %I WITH LOGIN PASSWORD %L" if exists else
+                "CREATE ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT PASSWORD %L")
     # Role names and the verifier are quoted server-side by format(); nothing is spliced here.
     (statement,) = connection.run(
-        f"SELECT format('{verb} ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT PASSWORD %L', "
-        "CAST(:u AS text), CAST(:v AS text))",
-        u=user, v=scram_verifier(password),
+        "SELECT format(CAST(:t AS text), CAST(:u AS text), CAST(:v AS text))",
+        t=template, u=user, v=scram_verifier(password),
     )[0]
     connection.run(statement)
     (grant,) = connection.run("SELECT format('GRANT %I TO %I', CAST(:g AS text), CAST(:u AS text))", g=group, u=user)[0]
