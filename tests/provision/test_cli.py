@@ -53,6 +53,7 @@ def test_plan_apply_apply_outputs_destroy_against_moto_server(moto_server):
     assert data["ingest_url"].endswith("/clickstream")
     assert data["hosts"]["dw"]["private_ip"].startswith("10.0.2.")
     assert data["raw_bucket"].startswith("clickstream-dev-raw-")
+    assert data["ssm_transfer_bucket"].startswith("clickstream-dev-ssm-")
     assert "postgresql://<user>:<password>@" in data["storefront_database_url_template"]
 
     refused = provision(moto_server, "destroy")  # no terminal, no --yes

@@ -58,6 +58,8 @@ def _set(raw: dict, dotted: str, value) -> dict:
     ("hosts.ami_id", "ubuntu", "hosts.ami_id: not an AMI id"),
     ("storage.raw_transition_ia_days", 7, "storage.raw_transition_ia_days: S3 needs at least 30 days"),
     ("storage.raw_expiration_days", 20, "storage.raw_expiration_days: must come after"),
+    ("storage.ssm_transfer_bucket_name", "Shop_Transfer", "storage.ssm_transfer_bucket_name: not a valid S3 bucket"),
+    ("storage.ssm_transfer_expiration_days", 0, "storage.ssm_transfer_expiration_days: must be between 1 and 30"),
     ("ingest.cors_allowed_origins", ["shop.example.com"], "ingest.cors_allowed_origins[0]: not an origin"),
     ("ingest.timeout_seconds", 60, "ingest.timeout_seconds: must be between 1 and 29"),
     ("etl.schedule", "every 30 minutes", "etl.schedule: expected cron(...) or rate(...)"),
@@ -134,3 +136,22 @@ def test_a_derived_bucket_name_too_long_for_s3_names_the_field():
     raw = {"project": "a-long-project-name", "environment": "staging-europe-2", "region": "eu-west-1",
            "storage": {"raw_bucket_name": "shop-raw"}}
     assert Names(config.parse(raw), "123456789012").bucket == "shop-raw"
+
+
+def test_the_ssm_transfer_bucket_is_never_the_raw_bucket_and_its_long_derived_name_names_its_field():
+    from toolkit.provision.engine import Names
+
+    same = _set(_set(example(), "storage.raw_bucket_name", "shop-data"), "storage.ssm_transfer_bucket_name",
+                "shop-data")
+    with pytest.raises(ConfigError, match=r"^storage.ssm_transfer_bucket_name: must differ"):
+        config.parse(same)
+    # Derived: <project>-<environment>-ssm-<account>-<region>, as long as the raw bucket's name.
+    names = Names(config.parse(example()), "123456789012")
+    assert names.ssm_transfer_bucket == "clickstream-dev-ssm-123456789012-eu-west-1"
+    assert len(names.ssm_transfer_bucket) == len(names.bucket)
+    raw = {"project": "a-long-project-name", "environment": "staging-europe-22", "region": "eu-west-1",
+           "storage": {"raw_bucket_name": "shop-raw"}}
+    with pytest.raises(RuntimeError, match=r"^storage.ssm_transfer_bucket_name: the derived bucket name"):
+        Names(config.parse(raw), "123456789012")
+    raw["storage"]["ssm_transfer_bucket_name"] = "shop-ssm-transfer"
+    assert Names(config.parse(raw), "123456789012").ssm_transfer_bucket == "shop-ssm-transfer"

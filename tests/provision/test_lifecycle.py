@@ -54,7 +54,10 @@ def test_second_apply_reports_no_change_and_creates_nothing_then_drift_is_repair
 
     s = first.state
     ec2 = clients("ec2")
-    # Someone opens the warehouse to the world, gives a private table a default route, and edits the ETL.
+    # Someone opens the warehouse to the world, gives a private table a default route, edits the ETL,
+    # and versions the SSM transfer bucket (whose deleted files would then linger as old versions).
+    clients("s3").put_bucket_versioning(Bucket=s["ssm_transfer_bucket"],
+                                        VersioningConfiguration={"Status": "Enabled"})
     ec2.authorize_security_group_ingress(GroupId=s["sg_dw_id"], IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
     ec2.create_route(RouteTableId=s["private_rt_2_id"], DestinationCidrBlock="0.0.0.0/0", GatewayId=s["igw_id"])
@@ -64,12 +67,14 @@ def test_second_apply_reports_no_change_and_creates_nothing_then_drift_is_repair
         "~ ec2 security-group clickstream-dev-sg-dw (revoke tcp/5432 ingress from 0.0.0.0/0)",
         "~ ec2 route-table clickstream-dev-private-etl-rt (remove 0.0.0.0/0)",
         "~ lambda function clickstream-dev-etl (MemorySize)",
+        f"~ s3 bucket {s['ssm_transfer_bucket']} (versioning suspended)",
     }
     repaired = run.apply(cfg, clients, artifacts, retrier=fast_retrier())
     assert {c.line() for c in repaired.changes} == planned
     assert run.plan(cfg, clients, artifacts, retrier=fast_retrier()).changes == []
     routes = ec2.describe_route_tables(RouteTableIds=[s["private_rt_2_id"]])["RouteTables"][0]["Routes"]
     assert not [r for r in routes if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+    assert clients("s3").get_bucket_versioning(Bucket=s["ssm_transfer_bucket"])["Status"] == "Suspended"
 
 
 def test_turning_off_the_ssm_endpoints_deletes_them(cfg, artifacts):
@@ -118,18 +123,24 @@ def remaining(clients: Clients, cfg) -> dict[str, list]:
     }
 
 
+def put_past_the_tls_policy(s3, bucket: str, key: str) -> None:
+    """moto judges its in-process calls insecure transport (so the TLS-only policy refuses them):
+    lift the policy for one write; destroy has to get past it on its own."""
+    policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    s3.delete_bucket_policy(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key=key, Body=b"{}\n")
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy)
+    with pytest.raises(ClientError, match="403"):
+        s3.get_object(Bucket=bucket, Key=key)
+
+
 def test_destroy_in_dependency_order_leaves_nothing_tagged(cfg, artifacts):
     applied = run.apply(cfg, RecordingClients(cfg.region), artifacts, retrier=fast_retrier())
     clients = RecordingClients(cfg.region)
-    s3, bucket = clients("s3"), applied.state["bucket"]
-    # moto judges its in-process calls insecure transport (so the TLS-only policy refuses them):
-    # lift the policy for one write; destroy has to get past it on its own.
-    policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
-    s3.delete_bucket_policy(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key="events/2026/11/26/07/x.jsonl", Body=b"{}\n")
-    s3.put_bucket_policy(Bucket=bucket, Policy=policy)
-    with pytest.raises(ClientError, match="403"):
-        s3.get_object(Bucket=bucket, Key="events/2026/11/26/07/x.jsonl")
+    s3, bucket, transfer = clients("s3"), applied.state["bucket"], applied.state["ssm_transfer_bucket"]
+    put_past_the_tls_policy(s3, bucket, "events/2026/11/26/07/x.jsonl")
+    # A file an interrupted Ansible run left behind.
+    put_past_the_tls_policy(s3, transfer, "i-0123/ansible-tmp/AnsiballZ_setup.py")
     assert all(remaining(clients, cfg)[k] for k in ("tagged", "vpcs", "instances", "functions", "buckets"))
 
     clients.calls.clear()
@@ -164,13 +175,20 @@ def test_destroy_in_dependency_order_leaves_nothing_tagged(cfg, artifacts):
     assert last("DeleteRolePolicy") < last("DeleteRole") and last("DetachRolePolicy") < last("DeleteRole")
     assert last("DetachInternetGateway") < first("DeleteInternetGateway") < first("DeleteVpc")
     assert last("DeleteSubnet") < first("DeleteVpc") and last("DeleteRouteTable") < first("DeleteVpc")
-    assert last("DeleteObjects") < first("DeleteBucket") and last("DeleteBucketPolicy") < first("DeleteObjects")
+    # Each bucket: policy, then every object, then the bucket; the transient transfer bucket first.
+    assert [op for service, op in clients.mutations() if service == "s3"] == [
+        "DeleteBucketPolicy", "DeleteObjects", "DeleteBucket"] * 2
+    assert [c.name for c in result.changes if c.kind == "s3 bucket"] == [transfer, bucket]
 
 
-def test_destroy_keeps_the_raw_data_unless_asked(cfg, artifacts):
-    run.apply(cfg, RecordingClients(cfg.region), artifacts, retrier=fast_retrier())
+def test_destroy_keeps_the_raw_data_unless_asked_but_always_removes_the_transfer_bucket(cfg, artifacts):
+    applied = run.apply(cfg, RecordingClients(cfg.region), artifacts, retrier=fast_retrier())
+    bucket, transfer = applied.state["bucket"], applied.state["ssm_transfer_bucket"]
     clients = RecordingClients(cfg.region)
+    put_past_the_tls_policy(clients("s3"), transfer, "i-0123/ansible-tmp/AnsiballZ_setup.py")
     result = run.destroy(cfg, clients, retrier=fast_retrier())
-    assert "s3 bucket" not in {c.kind for c in result.changes}
+    assert [c.line() for c in result.changes if c.kind == "s3 bucket"] == [
+        f"- s3 bucket {transfer} (Ansible's transient SSM transfer files)"]
     assert any("kept bucket" in n for n in result.notes)
     assert {kind for kind, items in remaining(clients, cfg).items() if items} == {"tagged", "buckets"}
+    assert [b["Name"] for b in clients("s3").list_buckets()["Buckets"]] == [bucket]

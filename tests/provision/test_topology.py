@@ -85,17 +85,23 @@ def test_s3_gateway_endpoint_on_both_private_tables_with_a_narrow_policy(deploye
         [tables["clickstream-dev-private-analytics-rt"]["RouteTableId"],
          tables["clickstream-dev-private-etl-rt"]["RouteTableId"]])
     policy = json.loads(endpoint["PolicyDocument"])
-    bucket = deployed[1].state["bucket"]
+    bucket, transfer = deployed[1].state["bucket"], deployed[1].state["ssm_transfer_bucket"]
     resources = {r for s in policy["Statement"] for r in ([s["Resource"]] if isinstance(s["Resource"], str)
                                                            else s["Resource"])}
-    assert f"arn:aws:s3:::{bucket}" in resources and f"arn:aws:s3:::{bucket}/*" in resources
     assert "*" not in resources and "arn:aws:s3:::*" not in resources
-    # Apart from the raw bucket, only the SSM agent's regional buckets, read-only.
-    others = {r for r in resources if bucket not in r}
-    assert others and all(cfg.region in r for r in others)
-    for statement in policy["Statement"]:
-        if statement["Sid"] == "SsmAgentBuckets":
-            assert statement["Action"] == "s3:GetObject"
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    assert set(statements) == {"PlatformBuckets", "SsmTransferBucket", "SsmAgentBuckets"}
+    # The raw bucket: events, backups and the DW host's staged packages (packages/*).
+    assert sorted(statements["PlatformBuckets"]["Action"]) == ["s3:GetObject", "s3:ListBucket", "s3:PutObject"]
+    assert sorted(statements["PlatformBuckets"]["Resource"]) == [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]
+    # Ansible's aws_ssm transfers: the DW host GETs module files and PUTs fetched ones.
+    assert sorted(statements["SsmTransferBucket"]["Action"]) == ["s3:GetObject", "s3:PutObject"]
+    assert statements["SsmTransferBucket"]["Resource"] == f"arn:aws:s3:::{transfer}/*"
+    # The SSM agent's regional buckets, read-only, so the agent can install and update itself.
+    agent = statements["SsmAgentBuckets"]
+    assert agent["Action"] == "s3:GetObject"
+    assert f"arn:aws:s3:::amazon-ssm-{cfg.region}/*" in agent["Resource"]
+    assert all(cfg.region in r for r in agent["Resource"])
 
 
 def test_ssm_interface_endpoints_in_private_subnet_1(net, cfg):
@@ -161,6 +167,31 @@ def test_raw_bucket_is_private_encrypted_and_tls_only(deployed):
     assert rules["backups"]["Expiration"] == {"Days": 35}
 
 
+def test_ssm_transfer_bucket_is_private_encrypted_tls_only_unversioned_and_short_lived(deployed):
+    s3 = deployed[0]("s3")
+    bucket = deployed[1].state["ssm_transfer_bucket"]
+    assert bucket == f"clickstream-dev-ssm-{deployed[0].account_id}-eu-west-1"
+    assert bucket != deployed[1].state["bucket"]
+    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"] == [
+        {"ObjectOwnership": "BucketOwnerEnforced"}]
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert policy["Statement"] == [{
+        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]
+    # Never versioned: a deleted transfer file (which can hold a secret) leaves no old version.
+    assert "Status" not in s3.get_bucket_versioning(Bucket=bucket)
+    [lifecycle] = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert lifecycle["Status"] == "Enabled" and lifecycle["Filter"] == {"Prefix": ""}
+    assert lifecycle["Expiration"] == {"Days": 1}
+    assert lifecycle["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+    assert (tags["Project"], tags["Environment"], tags["ManagedBy"]) == ("clickstream", "dev", "clickstream-provision")
+
+
 ALLOWED = {
     # role → {(action, resource suffix after the bucket ARN or the literal resource)}
     "ingest": {("logs:CreateLogStream", "log:/aws/lambda/clickstream-dev-ingest"),
@@ -173,12 +204,19 @@ ALLOWED = {
             *{(a, "*") for a in ("ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
                                  "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
                                  "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses")}},
-    "ec2-host": {("s3:ListBucket", "bucket:"), ("s3:GetObject", "bucket:/backups/*"),
-                 ("s3:PutObject", "bucket:/backups/*")},
+    "ec2-host": {("s3:ListBucket", "bucket:"),
+                 # nightly pg_dump, and its retention pruning (the lifecycle rule stays as well)
+                 ("s3:GetObject", "bucket:/backups/*"), ("s3:PutObject", "bucket:/backups/*"),
+                 ("s3:DeleteObject", "bucket:/backups/*"),
+                 # the OLTP host stages the DW host's Debian packages (roles/offline_packages)
+                 ("s3:GetObject", "bucket:/packages/*"), ("s3:PutObject", "bucket:/packages/*"),
+                 # Ansible's amazon.aws.aws_ssm file transfers
+                 ("s3:GetObject", "transfer:/*"), ("s3:PutObject", "transfer:/*"),
+                 ("s3:DeleteObject", "transfer:/*")},
 }
 
 
-def _grants(document, bucket, account):
+def _grants(document, bucket, account, transfer="<none>"):
     grants = set()
     for statement in document["Statement"]:
         assert statement["Effect"] == "Allow"
@@ -189,6 +227,8 @@ def _grants(document, bucket, account):
             for resource in resources:
                 if resource.startswith(f"arn:aws:s3:::{bucket}"):
                     short = "bucket:" + resource.removeprefix(f"arn:aws:s3:::{bucket}")
+                elif resource.startswith(f"arn:aws:s3:::{transfer}"):
+                    short = "transfer:" + resource.removeprefix(f"arn:aws:s3:::{transfer}")
                 elif resource.startswith(f"arn:aws:logs:eu-west-1:{account}:log-group:"):
                     short = "log:" + resource.split(":log-group:")[1].removesuffix(":*")
                 elif resource.startswith(f"arn:aws:sqs:eu-west-1:{account}:"):
@@ -201,13 +241,13 @@ def _grants(document, bucket, account):
 
 def test_iam_documents_grant_no_more_than_listed(deployed):
     iam = deployed[0]("iam")
-    bucket = deployed[1].state["bucket"]
+    bucket, transfer = deployed[1].state["bucket"], deployed[1].state["ssm_transfer_bucket"]
     account = deployed[0].account_id
     for role, allowed in ALLOWED.items():
         name = f"clickstream-dev-{role}" + ("-lambda" if role in {"ingest", "etl"} else "")
         assert iam.list_role_policies(RoleName=name)["PolicyNames"] == ["least-privilege"]
         document = iam.get_role_policy(RoleName=name, PolicyName="least-privilege")["PolicyDocument"]
-        assert _grants(document, bucket, account) == allowed, role
+        assert _grants(document, bucket, account, transfer) == allowed, role
         trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]["Statement"]
         service = "ec2.amazonaws.com" if role == "ec2-host" else "lambda.amazonaws.com"
         assert trust == [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]
@@ -217,6 +257,10 @@ def test_iam_documents_grant_no_more_than_listed(deployed):
     etl = iam.get_role_policy(RoleName="clickstream-dev-etl-lambda", PolicyName="least-privilege")["PolicyDocument"]
     listing = next(s for s in etl["Statement"] if s["Action"] == "s3:ListBucket")
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["events/*"]}}
+    # The hosts may list only their backups and the staged packages.
+    host = iam.get_role_policy(RoleName="clickstream-dev-ec2-host", PolicyName="least-privilege")["PolicyDocument"]
+    [listing] = [s for s in host["Statement"] if s["Action"] == "s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["backups/*", "packages/*"]}}
     profile = iam.get_instance_profile(InstanceProfileName="clickstream-dev-ec2-host")["InstanceProfile"]
     assert [r["RoleName"] for r in profile["Roles"]] == ["clickstream-dev-ec2-host"]
 
@@ -339,6 +383,8 @@ def test_outputs_name_what_other_tools_need_and_no_secret(deployed, cfg):
     assert out["complete"] is True and out["pending_changes"] == []
     assert out["ingest_url"] == f"{out['api_url']}/clickstream"
     assert out["raw_bucket"] == deployed[1].state["bucket"]
+    # inventory/group_vars/all.yml: ansible_aws_ssm_bucket_name
+    assert out["ssm_transfer_bucket"] == deployed[1].state["ssm_transfer_bucket"] != out["raw_bucket"]
     assert out["hosts"]["dw"]["private_ip"].startswith("10.0.2.")
     assert out["storefront_database_url_template"].startswith("postgresql://<user>:<password>@")
     assert "sslmode=require" in out["storefront_database_url_template"]

@@ -67,6 +67,8 @@ class Storage:
     invalid_expiration_days: int = 90
     backups_expiration_days: int = 35
     extra_endpoint_buckets: tuple[str, ...] = ()  # more buckets the private subnets may reach
+    ssm_transfer_bucket_name: str = ""  # empty: <project>-<environment>-ssm-<account>-<region>
+    ssm_transfer_expiration_days: int = 1  # Ansible's aws_ssm files are transient
 
 
 @dataclass(frozen=True)
@@ -265,8 +267,14 @@ def validate(config: Config) -> Config:
         raise ConfigError("hosts.oltp_database", "lowercase PostgreSQL identifier expected")
 
     storage = config.storage
-    if storage.raw_bucket_name and not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", storage.raw_bucket_name):
-        raise ConfigError("storage.raw_bucket_name", "not a valid S3 bucket name")
+    for name in ("raw_bucket_name", "ssm_transfer_bucket_name"):
+        value = getattr(storage, name)
+        if value and not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", value):
+            raise ConfigError(f"storage.{name}", "not a valid S3 bucket name")
+    if storage.raw_bucket_name and storage.raw_bucket_name == storage.ssm_transfer_bucket_name:
+        # The transfer bucket is emptied by every destroy; it must never be the data bucket.
+        raise ConfigError("storage.ssm_transfer_bucket_name", "must differ from storage.raw_bucket_name")
+    _in_range(storage.ssm_transfer_expiration_days, 1, 30, "storage.ssm_transfer_expiration_days")
     for name in ("raw_expiration_days", "raw_transition_ia_days", "invalid_expiration_days",
                  "backups_expiration_days"):
         _in_range(getattr(storage, name), 0, 36500, f"storage.{name}")

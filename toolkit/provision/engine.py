@@ -69,10 +69,11 @@ class Names:
         self.sg_shiny = f"{p}-sg-shiny"
         self.sg_etl = f"{p}-sg-etl-lambda"
         self.sg_endpoints = f"{p}-sg-endpoints"
-        self.bucket = cfg.storage.raw_bucket_name or f"{p}-raw-{account_id}-{cfg.region}"
-        if len(self.bucket) > 63:
-            raise RuntimeError(f"storage.raw_bucket_name: the derived bucket name {self.bucket} is longer than "
-                               "S3's 63 characters; set storage.raw_bucket_name")
+        self.bucket = self._bucket_name(cfg.storage.raw_bucket_name, f"{p}-raw-{account_id}-{cfg.region}",
+                                        "raw_bucket_name")
+        # Same length as the raw bucket's derived name, so one fits when the other does.
+        self.ssm_transfer_bucket = self._bucket_name(cfg.storage.ssm_transfer_bucket_name,
+                                                     f"{p}-ssm-{account_id}-{cfg.region}", "ssm_transfer_bucket_name")
         self.dw_password_parameter = f"/{cfg.project}/{cfg.environment}/dw/etl_password"
         self.ingest_role = f"{p}-ingest-lambda"
         self.etl_role = f"{p}-etl-lambda"
@@ -90,6 +91,15 @@ class Names:
         self.alarm_etl_lag = f"{p}-etl-lag"
         self.alarm_etl_failures = f"{p}-etl-failed-invocations"
         self.alarm_ingest_5xx = f"{p}-ingest-5xx"
+
+    @staticmethod
+    def _bucket_name(configured: str, derived: str, field: str) -> str:
+        if configured:
+            return configured
+        if len(derived) > 63:
+            raise RuntimeError(f"storage.{field}: the derived bucket name {derived} is longer than "
+                               f"S3's 63 characters; set storage.{field}")
+        return derived
 
     @staticmethod
     def function_log_group(function: str) -> str:

@@ -19,6 +19,7 @@ def role_specs(ctx: Ctx) -> list[tuple[str, str, str, dict[str, Any], list[str]]
     """(state key, role name, service principal, inline policy, managed policy ARNs)."""
     n = ctx.names
     bucket_arn = f"arn:{ctx.clients.partition}:s3:::{n.bucket}"
+    transfer_arn = f"arn:{ctx.clients.partition}:s3:::{n.ssm_transfer_bucket}"
     log = lambda fn: ctx.arn("logs", f"log-group:{n.function_log_group(fn)}")  # noqa: E731
     queue_arn = ctx.arn("sqs", n.etl_failures_queue)
     managed = f"arn:{ctx.clients.partition}:iam::aws:policy/{policies.SSM_MANAGED_INSTANCE_CORE}"
@@ -27,7 +28,8 @@ def role_specs(ctx: Ctx) -> list[tuple[str, str, str, dict[str, Any], list[str]]
          policies.ingest_policy(bucket_arn, log(n.ingest_function)), []),
         ("etl_role_arn", n.etl_role, "lambda.amazonaws.com",
          policies.etl_policy(bucket_arn, log(n.etl_function), queue_arn), []),
-        ("ec2_role_arn", n.ec2_role, "ec2.amazonaws.com", policies.ec2_host_policy(bucket_arn), [managed]),
+        ("ec2_role_arn", n.ec2_role, "ec2.amazonaws.com",
+         policies.ec2_host_policy(bucket_arn, transfer_arn), [managed]),
     ]
 
 

@@ -158,7 +158,7 @@ def s3_gateway_endpoint(ctx: Ctx) -> None:
     service = f"com.amazonaws.{region}.s3"
     read_only = ssm_agent_buckets(region) if ctx.cfg.network.ssm_interface_endpoints else []
     policy = s3_endpoint_policy(ctx.names.bucket, list(ctx.cfg.storage.extra_endpoint_buckets), read_only,
-                                ctx.clients.partition)
+                                ctx.clients.partition, transfer_bucket=ctx.names.ssm_transfer_bucket)
     tables = {ctx.state["private_rt_1_id"], ctx.state["private_rt_2_id"]}
     existing = None
     if ctx.known(ctx.state["vpc_id"]):

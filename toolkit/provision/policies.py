@@ -62,14 +62,24 @@ def etl_policy(bucket_arn: str, log_group_arn: str, failures_queue_arn: str) -> 
     }
 
 
-def ec2_host_policy(bucket_arn: str) -> dict[str, Any]:
+def ec2_host_policy(bucket_arn: str, transfer_bucket_arn: str) -> dict[str, Any]:
+    """Both hosts share this role: backups, the offline package repository, Ansible's file transfers."""
     return {
         "Version": VERSION,
         "Statement": [
-            {"Sid": "ListBackups", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn,
-             "Condition": {"StringLike": {"s3:prefix": ["backups/*"]}}},
-            {"Sid": "ReadWriteBackups", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
-             "Resource": f"{bucket_arn}/backups/*"},
+            # Listing is what makes S3 answer 404 (not 403) for a missing key under these prefixes.
+            {"Sid": "ListBackupsAndPackages", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn,
+             "Condition": {"StringLike": {"s3:prefix": ["backups/*", "packages/*"]}}},
+            # DeleteObject lets the nightly pg_dump prune past its retention; the bucket's
+            # lifecycle rule on backups/ stays as the backstop if a host never runs it.
+            {"Sid": "ReadWriteBackups", "Effect": "Allow",
+             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": f"{bucket_arn}/backups/*"},
+            # The OLTP host stages the DW host's Debian packages here (it has the internet); the DW
+            # host reads them through the S3 gateway endpoint.
+            {"Sid": "StageOfflinePackages", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+             "Resource": f"{bucket_arn}/packages/*"},
+            {"Sid": "SsmTransferFiles", "Effect": "Allow",
+             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": f"{transfer_bucket_arn}/*"},
         ],
     }
 
@@ -95,7 +105,7 @@ def ssm_agent_buckets(region: str) -> list[str]:
 
 
 def s3_endpoint_policy(raw_bucket: str, extra_buckets: list[str], read_only_buckets: list[str],
-                       partition: str = "aws") -> dict[str, Any]:
+                       partition: str = "aws", transfer_bucket: str = "") -> dict[str, Any]:
     """Gateway endpoint policy: only the buckets the private subnets need, nothing else in S3."""
     arn = f"arn:{partition}:s3:::"
     statements: list[dict[str, Any]] = [
@@ -103,6 +113,11 @@ def s3_endpoint_policy(raw_bucket: str, extra_buckets: list[str], read_only_buck
          "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
          "Resource": [r for b in [raw_bucket, *extra_buckets] for r in (f"{arn}{b}", f"{arn}{b}/*")]},
     ]
+    if transfer_bucket:
+        # Ansible's aws_ssm connection: the private host GETs module files and PUTs fetched ones
+        # with presigned URLs; the controller lists and deletes them from outside the VPC.
+        statements.append({"Sid": "SsmTransferBucket", "Effect": "Allow", "Principal": "*",
+                           "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"{arn}{transfer_bucket}/*"})
     if read_only_buckets:
         statements.append({"Sid": "SsmAgentBuckets", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
                            "Resource": [f"{arn}{b}/*" for b in read_only_buckets]})

@@ -26,6 +26,7 @@ APPLY_STEPS: list[tuple[str, Step]] = [
     ("S3 gateway endpoint", network.s3_gateway_endpoint),
     ("SSM interface endpoints", network.ssm_interface_endpoints),
     ("raw bucket", storage.raw_bucket),
+    ("SSM transfer bucket", storage.ssm_transfer_bucket),
     ("warehouse password", storage.dw_password),
     ("IAM roles", iam.roles),
     ("instance profile", iam.instance_profile),
@@ -146,6 +147,8 @@ def outputs(cfg: Config, clients: Clients, retrier: Retrier | None = None) -> di
         "ssm_interface_endpoint_ids": {short: value(f"{short}_endpoint_id")
                                        for short in network.SSM_ENDPOINT_SERVICES if value(f"{short}_endpoint_id")},
         "raw_bucket": s.get("bucket"),
+        # ansible_aws_ssm_bucket_name of the AWS inventory (inventory/group_vars/all.yml).
+        "ssm_transfer_bucket": s.get("ssm_transfer_bucket"),
         "api_id": value("api_id"),
         "api_url": api,
         "ingest_url": f"{api}/clickstream" if api else None,

@@ -1,4 +1,4 @@
-"""The S3 raw bucket and the warehouse password in SSM Parameter Store."""
+"""The S3 buckets (raw data, Ansible's SSM transfers) and the warehouse password in SSM Parameter Store."""
 
 from __future__ import annotations
 
@@ -40,7 +40,17 @@ def lifecycle_rules(ctx: Ctx) -> list[dict[str, Any]]:
     return rules
 
 
-def _bucket_exists(ctx: Ctx, bucket: str) -> bool:
+def transfer_lifecycle_rules(ctx: Ctx) -> list[dict[str, Any]]:
+    """The aws_ssm connection deletes each file after its task; this catches what an interrupted run left."""
+    days = ctx.cfg.storage.ssm_transfer_expiration_days
+    return [{"ID": "transient-files", "Filter": {"Prefix": ""}, "Status": "Enabled",
+             "Expiration": {"Days": days},
+             # Only matters if someone turned versioning on by hand (apply suspends it again).
+             "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}]
+
+
+def _bucket_exists(ctx: Ctx, bucket: str, field: str) -> bool:
     try:
         ctx.call("s3", "head_bucket", Bucket=bucket, ExpectedBucketOwner=ctx.account)
         return True
@@ -49,7 +59,7 @@ def _bucket_exists(ctx: Ctx, bucket: str) -> bool:
             return False
         if error_code(exc) in {"403", "AccessDenied"}:
             raise RuntimeError(
-                f"bucket {bucket} exists but belongs to another account: set storage.raw_bucket_name") from None
+                f"bucket {bucket} exists but belongs to another account: set storage.{field}") from None
         raise
 
 
@@ -63,11 +73,32 @@ def _read(ctx: Ctx, operation: str, bucket: str, missing_codes: set[str], pick: 
 
 
 def raw_bucket(ctx: Ctx) -> None:
-    bucket, region = ctx.names.bucket, ctx.region
-    ctx.state["bucket"] = bucket
-    exists = _bucket_exists(ctx, bucket)
+    ctx.state["bucket"] = ctx.names.bucket
+    _private_bucket(ctx, ctx.names.bucket, "raw_bucket_name", lifecycle_rules(ctx),
+                    "private, encrypted, TLS only, lifecycle")
+
+
+def ssm_transfer_bucket(ctx: Ctx) -> None:
+    """Ansible's amazon.aws.aws_ssm connection moves module files through this bucket by presigned
+    URLs. Kept apart from the raw bucket so that its files (which can hold secrets) never share a
+    bucket with data, and it can be emptied and deleted on every destroy."""
+    ctx.state["ssm_transfer_bucket"] = ctx.names.ssm_transfer_bucket
+    _private_bucket(ctx, ctx.names.ssm_transfer_bucket, "ssm_transfer_bucket_name", transfer_lifecycle_rules(ctx),
+                    f"private, encrypted, TLS only, unversioned, files expire after "
+                    f"{ctx.cfg.storage.ssm_transfer_expiration_days} day(s)", unversioned=True)
+
+
+def _versioning(ctx: Ctx, bucket: str) -> str:
+    # A bucket that was never versioned has no Status; "Suspended" keeps no new versions either.
+    return "Enabled" if ctx.call("s3", "get_bucket_versioning", Bucket=bucket).get("Status") == "Enabled" else "off"
+
+
+def _private_bucket(ctx: Ctx, bucket: str, field: str, rules: list[dict[str, Any]], detail: str,
+                    unversioned: bool = False) -> None:
+    region = ctx.region
+    exists = _bucket_exists(ctx, bucket, field)
     if not exists:
-        ctx.record("create", "s3 bucket", bucket, "private, encrypted, TLS only, lifecycle")
+        ctx.record("create", "s3 bucket", bucket, detail)
         if ctx.plan_only:
             return
         create: dict[str, Any] = {"Bucket": bucket, "ObjectOwnership": "BucketOwnerEnforced"}
@@ -103,15 +134,20 @@ def raw_bucket(ctx: Ctx) -> None:
         ("lifecycle",
          lambda: _read(ctx, "get_bucket_lifecycle_configuration", bucket, {"NoSuchLifecycleConfiguration"},
                        lambda r: canonical_json(r["Rules"])),
-         canonical_json(lifecycle_rules(ctx)),
+         canonical_json(rules),
          lambda: ctx.call("s3", "put_bucket_lifecycle_configuration", Bucket=bucket,
-                          LifecycleConfiguration={"Rules": lifecycle_rules(ctx)})),
+                          LifecycleConfiguration={"Rules": rules})),
         ("tags",
          lambda: _read(ctx, "get_bucket_tagging", bucket, {"NoSuchTagSet"},
                        lambda r: sorted(r["TagSet"], key=lambda t: t["Key"])),
          tags,
          lambda: ctx.call("s3", "put_bucket_tagging", Bucket=bucket, Tagging={"TagSet": tags})),
     ]
+    if unversioned and exists:  # a new bucket is unversioned already
+        # Transferred files can hold secrets: a version of one must not outlive its deletion.
+        settings.append(("versioning suspended", lambda: _versioning(ctx, bucket), "off",
+                         lambda: ctx.call("s3", "put_bucket_versioning", Bucket=bucket,
+                                          VersioningConfiguration={"Status": "Suspended"})))
     for label, read, wanted, write in settings:
         if exists:
             current = read()

@@ -4,7 +4,8 @@ Order matters: the schedule and the API go before the functions they invoke; the
 function's VPC network interfaces (which Lambda releases minutes after the function is
 deleted) must be gone before its security group and subnet can be deleted; instances and
 endpoints before security groups; security groups, subnets and route tables before the VPC.
-The raw bucket holds data and is only deleted with `delete_data`.
+The raw bucket holds data and is only deleted with `delete_data`; the SSM transfer bucket
+holds only Ansible's files in flight and always goes.
 """
 
 from __future__ import annotations
@@ -256,6 +257,31 @@ def parameters_and_logs(ctx: Ctx) -> None:
                                                                            logGroupName=g))
 
 
+def _empty_and_delete(ctx: Ctx, name: str) -> None:
+    s3 = ctx.clients("s3")
+    # The bucket policy only denies; dropping it first means no condition of it (TLS, or one
+    # added by hand) can stop the deletion half way.
+    _gone_ok(ctx, "s3", "delete_bucket_policy", Bucket=name)
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+        doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                  for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
+        if doomed:
+            errors = ctx.call("s3", "delete_objects", Bucket=name,
+                              Delete={"Objects": doomed, "Quiet": True}).get("Errors", [])
+            if errors:
+                raise RuntimeError(f"could not delete {len(errors)} object(s) from {name}, e.g. "
+                                   f"{errors[0]['Key']}: {errors[0].get('Code')} {errors[0].get('Message')}")
+    ctx.call("s3", "delete_bucket", Bucket=name)
+
+
+def ssm_transfer_bucket(ctx: Ctx) -> None:
+    """Always deleted: it only holds files of Ansible runs in flight, never data."""
+    name = ctx.names.ssm_transfer_bucket
+    if _gone_ok(ctx, "s3", "head_bucket", Bucket=name) is None:
+        return
+    _delete(ctx, "s3 bucket", name, lambda: _empty_and_delete(ctx, name), "Ansible's transient SSM transfer files")
+
+
 def bucket(ctx: Ctx, delete_data: bool) -> None:
     name = ctx.names.bucket
     if _gone_ok(ctx, "s3", "head_bucket", Bucket=name) is None:
@@ -263,24 +289,7 @@ def bucket(ctx: Ctx, delete_data: bool) -> None:
     if not delete_data:
         ctx.reporter.note(f"kept bucket {name} and its data (pass --delete-data to delete it)")
         return
-
-    def remove() -> None:
-        s3 = ctx.clients("s3")
-        # The bucket policy only denies; dropping it first means no condition of it (TLS, or one
-        # added by hand) can stop the deletion half way.
-        _gone_ok(ctx, "s3", "delete_bucket_policy", Bucket=name)
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
-            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                      for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
-            if doomed:
-                errors = ctx.call("s3", "delete_objects", Bucket=name,
-                                  Delete={"Objects": doomed, "Quiet": True}).get("Errors", [])
-                if errors:
-                    raise RuntimeError(f"could not delete {len(errors)} object(s) from {name}, e.g. "
-                                       f"{errors[0]['Key']}: {errors[0].get('Code')} {errors[0].get('Message')}")
-        ctx.call("s3", "delete_bucket", Bucket=name)
-
-    _delete(ctx, "s3 bucket", name, remove, "and every object in it")
+    _delete(ctx, "s3 bucket", name, lambda: _empty_and_delete(ctx, name), "and every object in it")
 
 
 def destroy_steps(delete_data: bool) -> list[tuple[str, Callable[[Ctx], None]]]:
@@ -297,5 +306,6 @@ def destroy_steps(delete_data: bool) -> list[tuple[str, Callable[[Ctx], None]]]:
         ("security groups", security_groups),
         ("subnets, route tables, gateway, VPC", network),
         ("parameters and log groups", parameters_and_logs),
+        ("SSM transfer bucket", ssm_transfer_bucket),
         ("raw bucket", lambda ctx: bucket(ctx, delete_data)),
     ]
