@@ -210,6 +210,7 @@ ALLOWED = {
                  ("s3:DeleteObject", "bucket:/backups/*"),
                  # the OLTP host stages the DW host's Debian packages (roles/offline_packages)
                  ("s3:GetObject", "bucket:/packages/*"), ("s3:PutObject", "bucket:/packages/*"),
+                 ("s3:GetObjectTagging", "bucket:/packages/*"),
                  # Ansible's amazon.aws.aws_ssm file transfers
                  ("s3:GetObject", "transfer:/*"), ("s3:PutObject", "transfer:/*"),
                  ("s3:DeleteObject", "transfer:/*")},

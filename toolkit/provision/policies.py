@@ -75,9 +75,10 @@ def ec2_host_policy(bucket_arn: str, transfer_bucket_arn: str) -> dict[str, Any]
             {"Sid": "ReadWriteBackups", "Effect": "Allow",
              "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": f"{bucket_arn}/backups/*"},
             # The OLTP host stages the DW host's Debian packages here (it has the internet); the DW
-            # host reads them through the S3 gateway endpoint.
-            {"Sid": "StageOfflinePackages", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
-             "Resource": f"{bucket_arn}/packages/*"},
+            # host reads them through the S3 gateway endpoint. amazon.aws.s3_object reads an
+            # object's tags after every put, hence GetObjectTagging.
+            {"Sid": "StageOfflinePackages", "Effect": "Allow",
+             "Action": ["s3:GetObject", "s3:PutObject", "s3:GetObjectTagging"], "Resource": f"{bucket_arn}/packages/*"},
             {"Sid": "SsmTransferFiles", "Effect": "Allow",
              "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": f"{transfer_bucket_arn}/*"},
         ],
