@@ -51,7 +51,7 @@ ui <- function(request) {
   do.call(bslib::page_navbar, c(
     list(title = "Clickstream", id = "tab", selected = selected, theme = bslib::bs_theme(version = 5),
          header = tagList(tags$style(HTML(".dw-filters .form-group{margin-bottom:.25rem}
-                                           .value-box .value-box-value{font-size:1.6rem}")),
+                                           .kpi-value{font-size:1.6rem;font-weight:500;line-height:1.2}")),
                           filters_ui("filters")),
          window_title = "Clickstream dashboards"),
     panels

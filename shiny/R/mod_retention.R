@@ -31,7 +31,7 @@ retention_server <- function(id, dw, filters, today = function() Sys.Date()) {
         list(x = x[cells[k, 2]], y = y[cells[k, 1]], text = sprintf("%.0f%%", 100 * v), showarrow = FALSE,
              font = list(size = 10, color = if (v > 0.5) "white" else "black"))
       })
-      finish_plot(p, xaxis = list(title = "weeks after first visit", side = "top"),
+      finish_plot(p, margin = list(l = 130, r = 20, t = 50, b = 20), xaxis = list(title = "", side = "top"),
                   yaxis = list(title = "", autorange = "reversed", type = "category"), annotations = notes)
     })
     output$table <- render_table({
