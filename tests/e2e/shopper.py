@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import select
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -45,7 +47,19 @@ class ShopperBrowser(Browser):
             raise CdpError(f"chromium ignored --user-agent: it says {self.user_agent!r}")
 
     def _read_message(self, timeout: float) -> dict:
-        message = super()._read_message(timeout)
+        # The base class blocks in os.read until Chromium writes, so a page that never answers
+        # (an awaited promise that never settles) would hang the run; select() bounds the wait.
+        deadline = time.monotonic() + timeout
+        while b"\0" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self._from_chrome], [], [], remaining)[0]:
+                raise CdpError(f"no answer from chromium within {timeout:.0f} s")
+            chunk = os.read(self._from_chrome, 1 << 20)
+            if not chunk:
+                raise CdpError("chromium closed the pipe")
+            self._buffer += chunk
+        raw, self._buffer = self._buffer.split(b"\0", 1)
+        message = json.loads(raw)
         method = message.get("method")
         if method == "Runtime.consoleAPICalled":
             params = message["params"]
@@ -55,6 +69,13 @@ class ShopperBrowser(Browser):
             entry = message["params"]["entry"]
             self.console.append(f"log.{entry.get('level')}: {entry.get('text')} {entry.get('url', '')}".strip())
         return message
+
+    def evaluate(self, expression: str, timeout: float = 30.0) -> Any:
+        result = self.call("Runtime.evaluate", timeout=timeout, expression=expression, returnByValue=True,
+                           awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise CdpError(f"script failed: {result['exceptionDetails']}")
+        return result["result"].get("value")
 
     def diagnostics(self) -> str:
         try:
@@ -69,7 +90,7 @@ class ShopperBrowser(Browser):
         deadline = time.monotonic() + timeout
         while True:
             try:
-                value = self.evaluate(expression)
+                value = self.evaluate(expression, timeout=max(1.0, min(10.0, deadline - time.monotonic())))
             except CdpError:
                 value = None
             if value:
@@ -153,12 +174,15 @@ def buy_something(browser: ShopperBrowser, shop_url: str, quantity: int = 2) -> 
     browser.open_page(f"{shop_url}/index.html")
     _identity(browser, visit)
 
-    # The first product on the listing that is in stock (the catalog is the page's own).
+    # The cheapest product in stock on the listing: two of them stay under the free-shipping
+    # threshold, so the order total (the purchase's value) differs from the cart total.
     visit.product_id = browser.wait_until(
         """fetch('catalog.json').then(r => r.json()).then(c => {
-             const stocked = new Set(c.products.filter(p => p.stock > 0).map(p => p.id));
-             const card = [...document.querySelectorAll('.product-card')].find(a => stocked.has(a.dataset.id));
-             return card ? card.dataset.id : null; })""",
+             const listed = new Set([...document.querySelectorAll('.product-card')].map(a => a.dataset.id));
+             const price = p => p.discount_price ?? p.price;
+             const cheapest = c.products.filter(p => p.stock > 0 && listed.has(p.id))
+                                        .sort((a, b) => price(a) - price(b))[0];
+             return cheapest ? cheapest.id : null; })""",
         "a product in stock on the listing")
     browser.click(f'.product-card[data-id="{visit.product_id}"]')
     browser.wait_shop_page("product.html")
@@ -181,7 +205,11 @@ def buy_something(browser: ShopperBrowser, shop_url: str, quantity: int = 2) -> 
     browser.wait_shop_page("checkout.html")
     _identity(browser, visit)
     visit.order_total = euros(browser.text("#order-total"))
-    visit.shipping = visit.order_total - visit.cart_total
+    summary = browser.text("#checkout-form p")  # "Items: €x · Shipping: €y · Total: €z"
+    amounts = dict(re.findall(r"(Items|Shipping): (€[\d,.]+)", summary))
+    if set(amounts) != {"Items", "Shipping"} or euros(amounts["Items"]) != visit.cart_total:
+        raise AssertionError(f"checkout shows {summary!r}; the cart showed a total of {visit.cart_total}")
+    visit.shipping = euros(amounts["Shipping"])
     browser.type_into("#name", "Ada Lovelace")
     browser.type_into("#email", "ada@example.org")
     browser.type_into("#address", "12 Analytical Row, London")
@@ -191,8 +219,10 @@ def buy_something(browser: ShopperBrowser, shop_url: str, quantity: int = 2) -> 
 
     # purchase is sent at once; wait until the tracker's queue is empty and nothing is in flight.
     try:
-        browser.wait_until("Shop.tracker.whenIdle().then(() => Shop.tracker.queueLength() === 0)",
-                           "the tracker to send the purchase", 20)
+        # Bounded in the page too: a tracker retrying with backoff is never idle.
+        browser.wait_until("Promise.race([Shop.tracker.whenIdle().then(() => Shop.tracker.queueLength() === 0),"
+                           " new Promise(r => setTimeout(() => r(false), 1000))])",
+                           "the tracker to send the purchase (queue empty, nothing in flight)", 20)
     finally:
         visit.tracker_stats = browser.evaluate("Shop.tracker.stats()") or {}
     # Leaving the page hands anything still queued to sendBeacon (pagehide).
