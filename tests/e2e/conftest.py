@@ -68,7 +68,7 @@ def _wait_for_raw_zone(platform, browser, visit, timeout: float = 20.0) -> list[
 @pytest.fixture(scope="module")
 def journey(platform, browser):
     """A purchase made in the browser, delivered to S3 by the tracker and loaded by the ETL."""
-    visit = buy_something(browser, platform.shop_url)
+    visit = buy_something(browser, platform.shop_url, screenshot_dir=platform.work)
     raw = _wait_for_raw_zone(platform, browser, visit)
     summary = stack.run_etl(platform.warehouse, platform.s3_url, platform.work)
     return SimpleNamespace(visit=visit, raw=raw, etl=summary)

@@ -11,6 +11,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -168,7 +169,8 @@ def _identity(browser: ShopperBrowser, visit: Visit) -> None:
     visit.session_ids.add(ids["session"])
 
 
-def buy_something(browser: ShopperBrowser, shop_url: str, quantity: int = 2) -> Visit:
+def buy_something(browser: ShopperBrowser, shop_url: str, quantity: int = 2, screenshot_dir: Path | None = None
+                  ) -> Visit:
     """Listing -> a product -> add to cart -> cart -> checkout -> place the order."""
     visit = Visit(quantity=quantity)
     browser.open_page(f"{shop_url}/index.html")
@@ -215,6 +217,8 @@ def buy_something(browser: ShopperBrowser, shop_url: str, quantity: int = 2) -> 
     browser.type_into("#address", "12 Analytical Row, London")
     browser.click("#place-order")
     visit.transaction_id = browser.text("#transaction-id")
+    if screenshot_dir is not None:
+        browser.screenshot(screenshot_dir / "order-placed.png")
     _identity(browser, visit)
 
     # purchase is sent at once; wait until the tracker's queue is empty and nothing is in flight.

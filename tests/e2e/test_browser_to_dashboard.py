@@ -106,6 +106,7 @@ def test_the_funnel_tab_counts_the_purchase(journey, platform, browser):
                                         .map(cells => [cells[0], cells[1]]));
         })()""")
         state = tab_state(browser)
+        browser.screenshot(platform.work / "funnel.png")  # kept with the logs, for a look after a failure
     assert steps == {step: "1" for step in FUNNEL}, steps
     assert not state["errors"], state["errors"]
     funnel_chart = next(p for p in state["plots"] if p["id"] == "funnel-funnel")
