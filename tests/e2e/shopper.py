@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import select
 import subprocess
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
-from tests.shiny import cdp
 from tests.shiny.cdp import Browser, CdpError, chromium_path
 
 
@@ -42,27 +38,13 @@ class ShopperBrowser(Browser):
     def __init__(self) -> None:
         self.console: list[str] = []
         wanted = desktop_user_agent()
-        with mock.patch.object(cdp, "CHROMIUM_FLAGS", [*cdp.CHROMIUM_FLAGS, f"--user-agent={wanted}"]):
-            super().__init__()
+        super().__init__(extra_flags=(f"--user-agent={wanted}",))
         self.call("Log.enable")
         self.user_agent = self.evaluate("navigator.userAgent")
         if self.user_agent != wanted:
             raise CdpError(f"chromium ignored --user-agent: it says {self.user_agent!r}")
 
-    def _read_message(self, timeout: float) -> dict:
-        # The base class blocks in os.read until Chromium writes, so a page that never answers
-        # (an awaited promise that never settles) would hang the run; select() bounds the wait.
-        deadline = time.monotonic() + timeout
-        while b"\0" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([self._from_chrome], [], [], remaining)[0]:
-                raise CdpError(f"no answer from chromium within {timeout:.0f} s")
-            chunk = os.read(self._from_chrome, 1 << 20)
-            if not chunk:
-                raise CdpError("chromium closed the pipe")
-            self._buffer += chunk
-        raw, self._buffer = self._buffer.split(b"\0", 1)
-        message = json.loads(raw)
+    def _on_message(self, message: dict) -> None:
         method = message.get("method")
         if method == "Runtime.consoleAPICalled":
             params = message["params"]
@@ -71,7 +53,6 @@ class ShopperBrowser(Browser):
         elif method == "Log.entryAdded":
             entry = message["params"]["entry"]
             self.console.append(f"log.{entry.get('level')}: {entry.get('text')} {entry.get('url', '')}".strip())
-        return message
 
     def evaluate(self, expression: str, timeout: float = 30.0) -> Any:
         result = self.call("Runtime.evaluate", timeout=timeout, expression=expression, returnByValue=True,

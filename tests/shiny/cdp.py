@@ -8,6 +8,7 @@ import base64
 import contextlib
 import json
 import os
+import select
 import shutil
 import struct
 import subprocess
@@ -35,7 +36,7 @@ class CdpError(RuntimeError):
 class Browser:
     """One headless Chromium with one page; commands go to that page's session."""
 
-    def __init__(self, width: int = 1400, height: int = 1600) -> None:
+    def __init__(self, width: int = 1400, height: int = 1600, extra_flags: tuple[str, ...] = ()) -> None:
         binary = chromium_path()
         if binary is None:
             raise CdpError("chromium is not installed (scripts/bootstrap.sh installs it)")
@@ -48,8 +49,8 @@ class Browser:
             os.dup2(from_chrome_w, 4)
 
         self._proc = subprocess.Popen(
-            [binary, *CHROMIUM_FLAGS, f"--user-data-dir={self._profile}", f"--window-size={width},{height}",
-             "about:blank"],
+            [binary, *CHROMIUM_FLAGS, *extra_flags, f"--user-data-dir={self._profile}",
+             f"--window-size={width},{height}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=wire_fds, close_fds=False,
         )
         os.close(to_chrome_r)
@@ -67,14 +68,22 @@ class Browser:
     def _read_message(self, timeout: float) -> dict:
         deadline = time.monotonic() + timeout
         while b"\0" not in self._buffer:
-            if time.monotonic() > deadline:
-                raise CdpError("no answer from chromium")
+            # select() first: os.read alone blocks until Chromium writes, so a page that never
+            # answers would hang the run past any timeout.
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self._from_chrome], [], [], remaining)[0]:
+                raise CdpError(f"no answer from chromium within {timeout:.0f} s")
             chunk = os.read(self._from_chrome, 1 << 20)
             if not chunk:
                 raise CdpError("chromium closed the pipe")
             self._buffer += chunk
         raw, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(raw)
+        message = json.loads(raw)
+        self._on_message(message)
+        return message
+
+    def _on_message(self, message: dict) -> None:
+        """Every message read from Chromium (events included); subclasses keep what they need."""
 
     def call(self, method: str, timeout: float = 60.0, **params) -> dict:
         self._next_id += 1
