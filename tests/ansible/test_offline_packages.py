@@ -9,40 +9,24 @@ import json
 import os
 import subprocess
 import tarfile
-import time
-import urllib.request
 
 import pytest
 
-from tests.ansible.support import BIN, REPO, ansible_env, free_port, run
+from tests.ansible.support import BIN, REPO, ansible_env, run
+from tests.support import local
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def s3_server():
-    port = free_port()
-    proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.2)
     import boto3
 
-    boto3.client("s3", endpoint_url=url, region_name="eu-west-1", aws_access_key_id="local",
-                 aws_secret_access_key="local").create_bucket(
-        Bucket="offline-test", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with local.moto_server() as url:
+        boto3.client("s3", endpoint_url=url, region_name="eu-west-1", aws_access_key_id="local",
+                     aws_secret_access_key="local").create_bucket(
+            Bucket="offline-test", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        yield url
 
 
 def stage(tmp_path, s3_url):

@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
-import time
-import urllib.request
 
 import pytest
 
-from tests.ansible.support import BIN, ansible_env, free_port, run
+from tests.ansible.support import BIN, ansible_env, run
+from tests.support import local
 
 
 def read(path) -> str:
@@ -49,23 +47,8 @@ def test_file_backend(tmp_path):
 
 @pytest.fixture
 def ssm_server():
-    port = free_port()
-    proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with local.moto_server() as url:
+        yield url
 
 
 def test_ssm_backend(tmp_path, ssm_server):
