@@ -33,6 +33,7 @@ class RawObjects:
 
     def __init__(self, seed: int, start: datetime, events_per_object: int = 100, products: int = 200):
         self.rng = random.Random(seed)
+        self.seed = seed
         self.start = start
         self.per_object = events_per_object
         self.products = products
@@ -42,7 +43,7 @@ class RawObjects:
         rng = self.rng
         self.client += 1
         client = f"c{self.client % 50_000}"
-        session = f"s{self.client}"
+        session = f"s{self.seed}-{self.client}"  # unique per stream; clients do come back across streams
         agent = rng.choice(AGENTS)
         ref = rng.choice(REFERRERS)
         utm = "?utm_source=newsletter&utm_medium=email" if rng.random() < 0.1 else ""
@@ -62,7 +63,7 @@ class RawObjects:
                     event["product"] = {"id": f"sku-{sku}", "name": f"Product {sku}", "category": f"cat-{sku % 12}",
                                         "brand": f"brand-{sku % 7}", "price": 10 + sku % 90}
                 if name == "checkout_complete":
-                    event.update(transactionId=f"T{self.client}", value=10 + sku % 90, currency="EUR")
+                    event.update(transactionId=f"T{self.seed}-{self.client}", value=10 + sku % 90, currency="EUR")
                 events.append((event, agent))
         return [{**e, "_ingest": {"received_at": e["sentAt"], "request_id": "bench", "api_id": "local",
                                   "stage": "$default", "user_agent": a, "source_ip": "203.0.113.0",
