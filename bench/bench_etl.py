@@ -50,15 +50,18 @@ def fresh_warehouse(server, password: str) -> Settings:
     admin.close()
     conn = server.connect(name)
     migrate.migrate(conn)
-    migrate.ensure_login(conn, "etl_bench_writer", password, migrate.WRITER_GROUP, name)
+    # A login of its own: roles are cluster-wide and another run may be loading next door.
+    writer = f"etl_bench_{name.removeprefix('bench_')}"
+    migrate.ensure_login(conn, writer, password, migrate.WRITER_GROUP, name)
     conn.close()
-    target = PgTarget(server.host, server.port, name, "etl_bench_writer", password, sslmode="disable")
+    target = PgTarget(server.host, server.port, name, writer, password, sslmode="disable")
     return Settings(bucket="bench", target=target, late_limit=timedelta(days=3650))
 
 
 def drop(server, settings: Settings) -> None:
     admin = server.connect()
     admin.run(f'DROP DATABASE IF EXISTS "{settings.target.database}" WITH (FORCE)')
+    admin.run(f'DROP ROLE IF EXISTS "{settings.target.user}"')
     admin.close()
 
 

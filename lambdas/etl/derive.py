@@ -178,6 +178,9 @@ CREATE TEMP TABLE d_session_days ON COMMIT DROP AS
   SELECT session_date FROM d_old_sessions UNION SELECT session_date FROM d_new_sessions;
 CREATE TEMP TABLE d_event_days ON COMMIT DROP AS
   SELECT DISTINCT (activity_hour AT TIME ZONE 'UTC')::date AS activity_date FROM d_hours;
+-- Temporary tables are never auto-analyzed: without row counts the planner guesses large
+-- and scans whole tables instead of the few touched days.
+ANALYZE d_session_days, d_event_days, d_hours, d_groups;
 """
 
 _FUNNEL = """

@@ -30,6 +30,7 @@ CREATE TEMP TABLE IF NOT EXISTS etl_stage_objects (
   events_rejected integer) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS etl_stage_best (LIKE clickstream_events) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS etl_stage_loaded (object_key text, events integer) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS etl_stage_replaced_clients (client_id text) ON COMMIT DELETE ROWS;
 """
 
 # One copy per event_id within the batch: the same order the registry uses across batches.
@@ -48,9 +49,12 @@ WITH worse AS (
 ), gone AS (
   DELETE FROM clickstream_events e USING worse w
   WHERE e.event_id = w.event_id AND e.event_timestamp = w.event_timestamp
-  RETURNING e.session_group, date_trunc('hour', e.event_timestamp) AS activity_hour
+  RETURNING e.session_group, e.client_id, date_trunc('hour', e.event_timestamp) AS activity_hour
 ), groups AS (
   INSERT INTO etl_pending_groups SELECT DISTINCT session_group FROM gone ON CONFLICT DO NOTHING
+), clients AS (
+  -- the replaced copy may have been another client's event: its stitching is redone too
+  INSERT INTO etl_stage_replaced_clients SELECT DISTINCT client_id FROM gone WHERE client_id IS NOT NULL
 )
 INSERT INTO etl_pending_hours SELECT DISTINCT activity_hour FROM gone ON CONFLICT DO NOTHING
 """
@@ -78,17 +82,21 @@ INSERT INTO etl_stage_loaded SELECT raw_object_key, count(*) FROM inserted GROUP
 """
 
 # Identity stitching for the clients of this batch, recomputed from their stored events so
-# that the result does not depend on load order. Clients whose user changed get all their
-# sessions derived again.
+# that the result does not depend on load order. Only clients whose stitched user changed get
+# their sessions derived again (a newer last_seen_at alone changes no session).
 _STITCH = """
 WITH touched AS (
-  SELECT DISTINCT client_id FROM etl_stage_best WHERE client_id IS NOT NULL AND user_id IS NOT NULL
+  SELECT client_id FROM etl_stage_best WHERE client_id IS NOT NULL AND user_id IS NOT NULL
+  UNION SELECT client_id FROM etl_stage_replaced_clients
 ), first_login AS (
   SELECT DISTINCT ON (e.client_id) e.client_id, e.user_id, e.event_timestamp, e.event_id,
          max(e.event_timestamp) OVER (PARTITION BY e.client_id) AS last_seen_at
   FROM clickstream_events e JOIN touched t USING (client_id)
   WHERE e.user_id IS NOT NULL
   ORDER BY e.client_id, e.event_timestamp, e.event_id
+), prior AS (
+  -- sibling CTEs share one snapshot: these are the rows as they were before the upsert
+  SELECT m.client_id, m.user_id FROM clickstream_identity_map m JOIN touched t USING (client_id)
 ), changed AS (
   INSERT INTO clickstream_identity_map AS m
     (client_id, user_id, first_login_at, first_login_event_id, last_seen_at, updated_run_id)
@@ -99,10 +107,19 @@ WITH touched AS (
     updated_run_id = excluded.updated_run_id
   WHERE (m.user_id, m.first_login_at, m.first_login_event_id, m.last_seen_at)
      IS DISTINCT FROM (excluded.user_id, excluded.first_login_at, excluded.first_login_event_id, excluded.last_seen_at)
-  RETURNING client_id
+  RETURNING client_id, user_id
+), dropped AS (
+  -- a touched client left with no logged-in event at all is no longer stitched
+  DELETE FROM clickstream_identity_map m USING touched t
+  WHERE m.client_id = t.client_id AND NOT EXISTS (SELECT 1 FROM first_login f WHERE f.client_id = t.client_id)
+  RETURNING m.client_id, CAST(NULL AS text) AS user_id
+), moved AS (
+  SELECT * FROM changed UNION ALL SELECT * FROM dropped
 )
 INSERT INTO etl_pending_groups
-SELECT DISTINCT s.session_group FROM clickstream_sessions s JOIN changed c USING (client_id)
+SELECT DISTINCT s.session_group
+FROM moved c LEFT JOIN prior p USING (client_id) JOIN clickstream_sessions s ON s.client_id = c.client_id
+WHERE p.user_id IS DISTINCT FROM c.user_id
 ON CONFLICT DO NOTHING
 """
 
