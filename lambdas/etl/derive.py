@@ -22,9 +22,9 @@ _STEPS_SETUP = """
 CREATE TEMP TABLE d_groups ON COMMIT DROP AS SELECT session_group FROM etl_pending_groups;
 CREATE TEMP TABLE d_hours ON COMMIT DROP AS SELECT activity_hour FROM etl_pending_hours;
 CREATE TEMP TABLE d_old_sessions ON COMMIT DROP AS
-  SELECT session_key, session_date, person_key FROM clickstream_sessions WHERE false;
+  SELECT session_key, session_date, person_key, derive_signature FROM clickstream_sessions WHERE false;
 CREATE TEMP TABLE d_new_sessions ON COMMIT DROP AS
-  SELECT session_key, session_date, person_key FROM clickstream_sessions WHERE false;
+  SELECT session_key, session_date, person_key, derive_signature FROM clickstream_sessions WHERE false;
 """
 
 # Events of the touched groups with their session. Without a client session id a run of
@@ -70,7 +70,7 @@ _PAGE_EVENTS_SQL = ", ".join(f"'{n}'" for n in PAGE_EVENTS)
 _DELETE_SESSIONS = """
 WITH old AS (
   DELETE FROM clickstream_sessions s USING d_groups g WHERE s.session_group = g.session_group
-  RETURNING s.session_key, s.session_date, s.person_key
+  RETURNING s.session_key, s.session_date, s.person_key, s.derive_signature
 )
 INSERT INTO d_old_sessions SELECT * FROM old
 """
@@ -104,7 +104,8 @@ WITH agg AS (
        FILTER (WHERE product_category IS NOT NULL))[1] AS product_category,
     coalesce(max(CASE {_FUNNEL_CASE} END), 0) AS funnel_stage,
     count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
-    coalesce(sum(value) FILTER (WHERE event_type = 'purchase'), 0) AS revenue
+    coalesce(sum(value) FILTER (WHERE event_type = 'purchase'), 0) AS revenue,
+    sum(hashtext(event_id::text || '@' || event_timestamp::text || '@' || coalesce(page_path, ''))) AS events_sig
   FROM d_events GROUP BY session_key
 ), new AS (
   INSERT INTO clickstream_sessions
@@ -123,9 +124,12 @@ WITH agg AS (
     extract(epoch FROM a.session_end - a.session_start) >= 10 OR a.page_view_count >= 2 OR a.funnel_stage >= 1,
     a.funnel_stage, (ARRAY[{", ".join(f"'{n}'" for n in contract.funnel_stages())}])[nullif(a.funnel_stage, 0)],
     a.funnel_stage >= 1, a.funnel_stage >= 2, a.funnel_stage >= 3, a.funnel_stage >= 4,
-    a.purchases, a.revenue, false, :run_id
+    a.purchases, a.revenue, false, :run_id,
+    md5(concat_ws('|', a.session_start, a.session_end, a.event_count, a.page_view_count, a.landing_page,
+                  a.exit_page, a.channel, a.device_type, a.login_state, a.is_bot, a.product_category,
+                  a.funnel_stage, a.purchases, a.revenue, a.events_sig))
   FROM agg a LEFT JOIN clickstream_identity_map m ON m.client_id = coalesce(a.first_client_id, a.any_client_id)
-  RETURNING session_key, session_date, person_key
+  RETURNING session_key, session_date, person_key, derive_signature
 )
 INSERT INTO d_new_sessions SELECT * FROM new
 """
@@ -174,8 +178,14 @@ FROM active a JOIN sizes z USING (cohort_week, first_channel, first_device_type,
 """
 
 _DAYS = """
+-- Days whose sessions really changed for the daily aggregates: a session re-derived only
+-- because stitching gave it a user keeps its signature and leaves its day alone.
 CREATE TEMP TABLE d_session_days ON COMMIT DROP AS
-  SELECT session_date FROM d_old_sessions UNION SELECT session_date FROM d_new_sessions;
+WITH old AS (SELECT session_key, session_date, derive_signature FROM d_old_sessions),
+     new AS (SELECT session_key, session_date, derive_signature FROM d_new_sessions)
+SELECT session_date FROM (SELECT * FROM old EXCEPT SELECT * FROM new) gone
+UNION
+SELECT session_date FROM (SELECT * FROM new EXCEPT SELECT * FROM old) came;
 CREATE TEMP TABLE d_event_days ON COMMIT DROP AS
   SELECT DISTINCT (activity_hour AT TIME ZONE 'UTC')::date AS activity_date FROM d_hours;
 -- Temporary tables are never auto-analyzed: without row counts the planner guesses large
