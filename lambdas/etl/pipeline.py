@@ -189,7 +189,7 @@ def _load_all(connection: Any, settings: Settings, run_id: int, todo: list[Objec
     done = 0
     if todo:
         prepare(connection)
-    batches = list(_batches(todo, settings.batch_objects, settings.batch_events * 400))
+    batches = list(_batches(todo, settings.batch_objects, settings.batch_bytes))
     # A reader thread fetches and parses batch n+1 while this thread loads batch n: parsing is
     # Python, loading mostly waits on PostgreSQL, so the two overlap even under the GIL.
     ready: queue.Queue[tuple[list[ObjectInfo], list[tuple[ObjectInfo, ParsedObject]]] | BaseException | None] = (

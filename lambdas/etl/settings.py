@@ -23,7 +23,7 @@ class Settings:
     late_limit: timedelta = timedelta(days=7)
     read_workers: int = 16
     batch_objects: int = 500
-    batch_events: int = 50_000
+    batch_bytes: int = 20_000_000  # raw bytes per load transaction (~50,000 events)
     events_prefix: str = "events/"
 
     @classmethod
@@ -63,5 +63,5 @@ class Settings:
             late_limit=timedelta(hours=env_int(env, "ETL_LATE_LIMIT_HOURS", 24 * 7, 1, 24 * 3650)),
             read_workers=env_int(env, "ETL_READ_WORKERS", 16, 1, 64),
             batch_objects=env_int(env, "ETL_BATCH_OBJECTS", 500, 1, 100_000),
-            batch_events=env_int(env, "ETL_BATCH_EVENTS", 50_000, 1, 10_000_000),
+            batch_bytes=env_int(env, "ETL_BATCH_BYTES", 20_000_000, 1_000, 1_000_000_000),
         )
