@@ -49,7 +49,9 @@ EOT
 }
 
 case ${1:-start} in
-  start) start; env_lines ;;
+  # stdout carries only the export lines (callers eval them); pg_ctlcluster's chatter, such as
+  # "Removed stale pid file." after an unclean stop, goes to stderr.
+  start) start >&2; env_lines ;;
   env) env_lines ;;
   stop) running && pg_ctlcluster "$PG_VERSION" "$CLUSTER" stop || true ;;
   status) pg_lsclusters | awk -v v="$PG_VERSION" -v c="$CLUSTER" 'NR==1 || ($1==v && $2==c)' ;;
