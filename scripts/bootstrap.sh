@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   python3-venv python3-dev
-  postgresql-15 postgresql-client-15 ssl-cert python3-psycopg2
+  postgresql-15 postgresql-client-15 postgresql-15-hll ssl-cert python3-psycopg2
   r-base-core r-cran-shiny r-cran-dbi r-cran-rpostgresql r-cran-plotly r-cran-dt
   r-cran-bslib r-cran-testthat r-cran-jsonlite
   chromium

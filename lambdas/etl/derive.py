@@ -199,9 +199,23 @@ INSERT INTO agg_daily_funnel
 SELECT session_date, channel, device_type, login_state, coalesce(product_category, '(none)'), is_bot,
   count(*), count(*) FILTER (WHERE reached_view_item), count(*) FILTER (WHERE reached_add_to_cart),
   count(*) FILTER (WHERE reached_begin_checkout), count(*) FILTER (WHERE reached_purchase),
-  count(*) FILTER (WHERE is_engaged), count(*) FILTER (WHERE is_bounce), sum(revenue)
+  count(*) FILTER (WHERE is_engaged), count(*) FILTER (WHERE is_bounce), sum(revenue),
+  hll_add_agg(hll_hash_text(person_key), 14, 5, -1, 1)
 FROM clickstream_sessions WHERE session_date IN (SELECT session_date FROM d_session_days)
 GROUP BY 1, 2, 3, 4, 5, 6;
+"""
+
+_ENTRY_EXIT = """
+DELETE FROM agg_daily_entry_exit_pages WHERE session_date IN (SELECT session_date FROM d_session_days);
+INSERT INTO agg_daily_entry_exit_pages
+SELECT s.session_date, s.is_bot, r.page_role, r.page_path, s.channel, s.device_type, s.login_state,
+  coalesce(s.product_category, '(none)'),
+  count(*), count(*) FILTER (WHERE s.is_bounce), count(*) FILTER (WHERE s.reached_purchase)
+FROM clickstream_sessions s
+CROSS JOIN LATERAL (VALUES ('landing', coalesce(s.landing_page, '(unknown)')),
+                           ('exit', coalesce(s.exit_page, '(unknown)'))) AS r(page_role, page_path)
+WHERE s.session_date IN (SELECT session_date FROM d_session_days)
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 """
 
 _TRANSITIONS = """
@@ -301,6 +315,7 @@ def derive(connection: Any, run_id: int, fault: Any = None) -> DeriveResult:
             connection.run(_RETENTION)
             connection.run(_DAYS)
             connection.run(_FUNNEL)
+            connection.run(_ENTRY_EXIT)
             connection.run(_TRANSITIONS)
             connection.run(_HOURLY)
             connection.run(_PRODUCTS)

@@ -23,6 +23,10 @@ def owned_db(pg_server):
     admin.run(f"CREATE ROLE {owner} LOGIN CREATEROLE PASSWORD '{password}'")
     admin.run(f'CREATE DATABASE "{name}" OWNER {owner}')
     admin.close()
+    # hll is not a trusted extension: the host's superuser creates it, as roles/dw does.
+    admin = pg_server.connect(name)
+    admin.run("CREATE EXTENSION IF NOT EXISTS hll")
+    admin.close()
     yield name, owner, password
     admin = pg_server.connect()
     admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

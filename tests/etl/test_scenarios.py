@@ -115,6 +115,17 @@ def test_story_aggregates(raw_s3, warehouse):
             " sum(begin_checkout_sessions), sum(purchase_sessions), sum(bounced_sessions), sum(revenue)"
             " FROM agg_daily_funnel WHERE session_date = '2026-11-02' AND NOT is_bot")
         assert funnel == [[3, 2, 1, 1, 1, 1, Decimal("100")]]
+        # three sessions, two visitors (u1, and client c2 twice): distinct, not summed per row
+        visitors = conn.run("SELECT hll_cardinality(hll_union_agg(visitors))::int FROM agg_daily_funnel"
+                            " WHERE session_date = '2026-11-02' AND NOT is_bot")
+        assert visitors == [[2]]
+        pages = conn.run(
+            "SELECT page_role, page_path, sum(sessions), sum(bounced_sessions), sum(purchase_sessions)"
+            " FROM agg_daily_entry_exit_pages WHERE session_date = '2026-11-02' AND NOT is_bot"
+            " GROUP BY 1, 2 ORDER BY 1, 2")
+        # everyone lands on /; c2 bounced there first, came back to a product page; s1 bought
+        assert pages == [["exit", "/", 1, 1, 0], ["exit", "/checkout/done", 1, 0, 1], ["exit", "/p/sku-2", 1, 0, 0],
+                         ["landing", "/", 3, 1, 1]]
         products = conn.run(
             "SELECT product_id, sum(views), sum(add_to_carts), sum(checkouts), sum(purchases),"
             " sum(quantity_purchased), sum(revenue) FROM agg_daily_product_engagement"

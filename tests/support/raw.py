@@ -66,7 +66,11 @@ SNAPSHOT_QUERIES = {
     "products": "SELECT activity_date, product_id, product_category, product_brand, device_type, channel,"
                 " login_state, is_bot, product_name, views, add_to_carts, checkouts, purchases,"
                 " quantity_purchased, revenue FROM agg_daily_product_engagement ORDER BY 1, 2, 3, 4, 5, 6, 7, 8",
-    "funnel": "SELECT * FROM agg_daily_funnel ORDER BY 1, 2, 3, 4, 5, 6",
+    "funnel": "SELECT session_date, channel, device_type, login_state, product_category, is_bot, sessions,"
+              " view_item_sessions, add_to_cart_sessions, begin_checkout_sessions, purchase_sessions,"
+              " engaged_sessions, bounced_sessions, revenue, hll_cardinality(visitors)"
+              " FROM agg_daily_funnel ORDER BY 1, 2, 3, 4, 5, 6",
+    "entry_exit": "SELECT * FROM agg_daily_entry_exit_pages ORDER BY 1, 2, 3, 4, 5, 6, 7, 8",
     "retention": "SELECT cohort_week, week_offset, channel, device_type, is_bot, cohort_size, active_visitors"
                  " FROM agg_weekly_retention ORDER BY 1, 2, 3, 4, 5",
     "transitions": "SELECT * FROM agg_page_transitions ORDER BY 1, 2, 3, 4, 5, 6, 7",
