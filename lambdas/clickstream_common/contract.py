@@ -29,6 +29,7 @@ _KEEP_KEYS_OF = frozenset({"dataset"})
 # The seed's legacy objects flattened product fields as context_product_<field>.
 _LEGACY_PRODUCT_PREFIX = "context_product_"
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z").match
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 _REASON_CODES = {
@@ -74,10 +75,26 @@ def schema() -> dict[str, Any]:
 @cache
 def _validator():
     # fastjsonschema turns the schema into plain Python code once; validating an event is
-    # then a function call (it is vendored into the Lambda zips, see requirements/).
+    # then a function call (it is vendored into the Lambda zips, see requirements/). It is
+    # the reference: it decides every rejection and its reason.
     import fastjsonschema
 
-    return fastjsonschema.compile(schema())
+    # On a copy: fastjsonschema rewrites the $refs of the schema it is given in place, and
+    # schema() is shared (schema_check compiles from it too).
+    return fastjsonschema.compile(json.loads(json.dumps(schema())))
+
+
+@cache
+def _fast_check():
+    """A yes/no predicate compiled from the same schema (schema_check); False means "ask the reference"."""
+    from .schema_check import Unsupported, compile_check
+
+    try:
+        return compile_check(schema())
+    except Unsupported:
+        # The schema grew a keyword the fast check does not mirror: every event goes to the
+        # reference validator (slower, never wrong).
+        return lambda event: False
 
 
 def canonical_events() -> dict[str, str]:
@@ -92,7 +109,6 @@ def funnel_stages() -> list[str]:
     return schema()["x-funnel-stages"]
 
 
-@lru_cache(maxsize=4096)
 @lru_cache(maxsize=4096)  # field names repeat on every event: fold each spelling once
 def snake_case(name: str) -> str:
     """``discountPrice`` -> ``discount_price``; snake_case names come back unchanged."""
@@ -132,15 +148,97 @@ def _fold(obj: dict[str, Any], path: str) -> dict[str, Any]:
     return out
 
 
+# Fold plans, keyed by an object's key tuple: a client sends the same shape again and again,
+# so snake_casing its keys and looking for two spellings of one field is done once per shape.
+# A plan is None when the shape needs the full path (_fold): non-string keys, two spellings
+# of one field (conflict check) or the seed's context_product_* fields. Bounded, because key
+# tuples are client input.
+_PLAN_LIMIT = 2048
+_top_plans: dict[tuple, tuple[tuple[str, ...], tuple[str, ...]] | None] = {}
+_nested_plans: dict[tuple, tuple[str, ...] | None] = {}
+
+
+class _NeedsFullFold(Exception):
+    pass
+
+
+def _names_for(keys: tuple) -> tuple[str, ...] | None:
+    if not all(type(k) is str for k in keys):
+        return None
+    names = tuple(map(snake_case, keys))
+    return names if len(set(names)) == len(names) else None
+
+
+def _top_plan(keys: tuple) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    names = _names_for(keys)
+    if names is None or any(n.startswith(_LEGACY_PRODUCT_PREFIX) for n in names):
+        plan = None
+    else:
+        plan = (names, tuple(n for n in names if n in _NESTED_OBJECTS or n == "items"))
+    if len(_top_plans) >= _PLAN_LIMIT:
+        _top_plans.clear()
+    _top_plans[keys] = plan
+    return plan
+
+
+def _fold_nested(obj: dict[str, Any]) -> dict[str, Any]:
+    keys = tuple(obj)
+    try:
+        names = _nested_plans[keys]
+    except KeyError:
+        names = _names_for(keys)
+        if len(_nested_plans) >= _PLAN_LIMIT:
+            _nested_plans.clear()
+        _nested_plans[keys] = names
+    if names is None:
+        raise _NeedsFullFold
+    return dict(obj) if names == keys else dict(zip(names, obj.values(), strict=True))
+
+
+def _fold_fast(event: dict[str, Any]) -> dict[str, Any]:
+    """_fold(event, "") for the shapes a plan covers; raises _NeedsFullFold for the others."""
+    keys = tuple(event)
+    try:
+        plan = _top_plans[keys]
+    except KeyError:
+        plan = _top_plan(keys)
+    if plan is None:
+        raise _NeedsFullFold
+    names, nested = plan
+    out = dict(event) if names == keys else dict(zip(names, event.values(), strict=True))
+    for name in nested:
+        value = out[name]
+        if isinstance(value, dict):
+            if name != "items":
+                out[name] = _fold_nested(value)
+        elif name == "items" and isinstance(value, list):
+            out[name] = [_fold_nested(v) if isinstance(v, dict) else v for v in value]
+    return out
+
+
 def normalize_keys(event: dict[str, Any]) -> dict[str, Any]:
     """Fold camelCase (and the seed's ``context_product_*``) spellings to the contract's snake_case.
 
     Raises ContractError when two spellings of one field disagree. Values are never changed.
     """
+    try:
+        return _fold_fast(event)
+    except _NeedsFullFold:
+        return _normalize_full(event)
+
+
+def _normalize_full(event: dict[str, Any]) -> dict[str, Any]:
+    """normalize_keys without the plans: the reference the fast path is tested against."""
     out = _fold(event, "")
     legacy = [k for k in out if k.startswith(_LEGACY_PRODUCT_PREFIX)]
     if legacy:
-        product = dict(out.get("product") or {})
+        product = out.get("product") or {}
+        if not isinstance(product, dict):
+            # Found by the fold property test: merging into a non-object product raised a
+            # TypeError, which the ingest turned into a 500.
+            raise ContractError(Rejection("wrong_type", "product",
+                                          "product must be an object when context_product_* fields are sent"))
+        product = dict(product)
         for key in legacy:
             field = key[len(_LEGACY_PRODUCT_PREFIX) :]
             value = out.pop(key)
@@ -173,6 +271,15 @@ def validate(event: Any) -> dict[str, Any]:
         raise ContractError(Rejection("not_an_object", None, "an event must be a JSON object"))
     normalized = normalize_keys(event)
     try:
+        accepted = _fast_check()(normalized)
+    except Exception:
+        accepted = False  # whatever went wrong there, the reference below decides
+    return normalized if accepted else _validate_reference(normalized)
+
+
+def _validate_reference(normalized: dict[str, Any]) -> dict[str, Any]:
+    """fastjsonschema's verdict on a normalized event: the rejection and its reason, or the event."""
+    try:
         _validator()(normalized)
     except Exception as exc:  # fastjsonschema.JsonSchemaValueException, imported lazily
         if not hasattr(exc, "rule"):
@@ -201,8 +308,13 @@ def event_id_for(event: dict[str, Any]) -> str:
     client_event_id = event.get("event_id")
     if client_event_id is None or client_event_id == "":
         return str(uuid.uuid4())
-    if is_uuid(client_event_id):
-        return str(uuid.UUID(client_event_id))
+    if isinstance(client_event_id, str) and len(client_event_id) == 36:
+        if _CANONICAL_UUID(client_event_id):  # already str(uuid.UUID(x)): skip parsing it
+            return client_event_id
+        try:
+            return str(uuid.UUID(client_event_id))
+        except ValueError:
+            pass
     scope = "|".join(str(event.get(k) or "") for k in ("client_id", "session_id", "user_id"))
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{scope}|{client_event_id}"))
 

@@ -21,7 +21,17 @@ from clickstream_common.observability import emf_block, log_line
 from .records import ingest_context, received_at, sort_events
 from .request import HttpRequest, RequestError, decode_body, parse_events
 from .settings import Settings
-from .storage import ObjectStore, S3Store, StorageError, encode_lines, make_s3_client, object_key
+from .settings import current as current_settings
+from .storage import (
+    ObjectStore,
+    S3Store,
+    StorageError,
+    encode_lines,
+    encode_record,
+    join_lines,
+    make_s3_client,
+    object_key,
+)
 
 ALLOWED_METHODS = "OPTIONS, POST"
 ALLOWED_REQUEST_HEADERS = "content-type, content-encoding"
@@ -126,13 +136,14 @@ def _ingest(request: HttpRequest, settings: Settings, store: ObjectStore) -> Out
                       accepted=len(batch.valid), rejected=len(batch.rejected), bytes_in=len(data))
     # Invalid records first: if the valid write then fails, the client's retry re-sends the
     # whole request and no accepted event has been stored twice.
-    writes = [(settings.invalid_prefix, batch.invalid), (settings.events_prefix, batch.valid)]
+    writes = [(settings.invalid_prefix, list(map(encode_record, batch.invalid))),
+              (settings.events_prefix, batch.valid)]
     try:
-        for prefix, records in writes:
-            if records:
+        for prefix, lines in writes:
+            if lines:
                 key = object_key(prefix, when, settings.gzip_objects)
-                body = encode_lines(records, settings.gzip_objects)
-                store.put(key, body, _encoding(settings), _meta(request, len(records)))
+                body = join_lines(lines, settings.gzip_objects)
+                store.put(key, body, _encoding(settings), _meta(request, len(lines)))
                 outcome.objects.append(key)
                 outcome.bytes_stored += len(body)
     except StorageError as exc:
@@ -164,7 +175,7 @@ def to_response(outcome: Outcome) -> dict[str, Any]:
 
 def handler(event: dict[str, Any], context: Any, store: ObjectStore | None = None) -> dict[str, Any]:
     started = time.perf_counter()
-    settings = Settings.from_env()
+    settings = current_settings()
     try:
         request = HttpRequest.from_payload_v2(event)
     except RequestError as exc:

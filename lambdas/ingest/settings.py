@@ -8,7 +8,12 @@ from dataclasses import dataclass
 
 from clickstream_common.envconfig import ConfigurationError, env_bool, env_int
 
-__all__ = ["ConfigurationError", "Settings"]
+__all__ = ["ENV_NAMES", "ConfigurationError", "Settings", "current"]
+
+# Every variable Settings.from_env reads (tests/ingest/test_settings.py keeps this complete).
+ENV_NAMES = ("RAW_BUCKET_NAME", "CORS_ALLOWED_ORIGINS", "CORS_ALLOW_CREDENTIALS", "INGEST_ROUTE_PATH",
+             "MAX_EVENTS_PER_REQUEST", "MAX_BODY_BYTES", "SOURCE_IPV4_PREFIX", "SOURCE_IPV6_PREFIX", "RAW_GZIP",
+             "S3_MAX_ATTEMPTS", "RETRY_AFTER_SECONDS")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +56,22 @@ class Settings:
             s3_max_attempts=env_int(env, "S3_MAX_ATTEMPTS", 3, 1, 10),
             retry_after_seconds=env_int(env, "RETRY_AFTER_SECONDS", 2, 1, 3600),
         )
+
+
+_parsed: dict[tuple[str | None, ...], Settings] = {}
+
+
+def current() -> Settings:
+    """``Settings.from_env()``, parsed again only when one of its variables changed.
+
+    A Lambda's environment never changes, but the tests change it between calls; reading the
+    raw values is cheap, parsing and checking them on every request is not.
+    """
+    key = tuple(map(os.environ.get, ENV_NAMES))
+    settings = _parsed.get(key)
+    if settings is None:
+        settings = Settings.from_env()
+        if len(_parsed) >= 64:
+            _parsed.clear()
+        _parsed[key] = settings
+    return settings

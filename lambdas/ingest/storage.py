@@ -62,9 +62,16 @@ def object_key(prefix: str, when: datetime, gzip_objects: bool) -> str:
     return f"{prefix}{when:%Y/%m/%d/%H}/{stamp}-{uuid.uuid4().hex}{suffix}"
 
 
+# ASCII-only JSON: lone surrogates a client smuggled in cannot make the object invalid UTF-8.
+encode_record = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+
+
 def encode_lines(records: list[dict[str, Any]], gzip_objects: bool) -> bytes:
-    # ASCII-only JSON: lone surrogates a client smuggled in cannot make the object invalid UTF-8.
-    dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
-    body = ("\n".join(map(dumps, records)) + "\n").encode("ascii")
+    return join_lines(list(map(encode_record, records)), gzip_objects)
+
+
+def join_lines(lines: list[str], gzip_objects: bool) -> bytes:
+    """Already encoded records (ASCII JSON, one per line) -> the object's bytes."""
+    body = ("\n".join(lines) + "\n").encode("ascii")
     # mtime=0 keeps the bytes a pure function of the records.
     return gzip.compress(body, compresslevel=5, mtime=0) if gzip_objects else body

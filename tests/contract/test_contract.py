@@ -54,6 +54,8 @@ def test_legacy_context_product_fields_become_product():
         ({"eventName": "page_view", "sessionId": "s", "clientTimestamp": "yesterday"}, "invalid_value",
          "client_timestamp"),
         ({"eventName": "page_view", "userId": "a", "user_id": "b"}, "conflicting_fields", "user_id"),
+        ({"eventName": "view_item", "sessionId": "s", "product": 1, "context_product_id": "a"}, "wrong_type",
+         "product"),
         (["not", "an", "object"], "not_an_object", None),
     ],
 )
