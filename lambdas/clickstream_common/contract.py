@@ -8,6 +8,7 @@ from it lazily (first use), so importing this module stays cheap for Lambda cold
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ _KEEP_KEYS_OF = frozenset({"dataset"})
 # The seed's legacy objects flattened product fields as context_product_<field>.
 _LEGACY_PRODUCT_PREFIX = "context_product_"
 
+# RFC 4122 variant: the two top bits of byte 8 are 10, so its high hex digit is 8, 9, a or b.
+_VARIANT = "89ab" * 4
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z").match
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
@@ -298,6 +301,13 @@ def is_uuid(value: Any) -> bool:
     return True
 
 
+def random_uuid() -> str:
+    """``str(uuid.uuid4())`` in a third of the time: the same 16 random bytes with the version
+    and variant bits set, formatted without building a UUID object."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
+
+
 def event_id_for(event: dict[str, Any]) -> str:
     """The warehouse event_id of a (normalized) event.
 
@@ -307,7 +317,7 @@ def event_id_for(event: dict[str, Any]) -> str:
     """
     client_event_id = event.get("event_id")
     if client_event_id is None or client_event_id == "":
-        return str(uuid.uuid4())
+        return random_uuid()
     if isinstance(client_event_id, str) and len(client_event_id) == 36:
         if _CANONICAL_UUID(client_event_id):  # already str(uuid.UUID(x)): skip parsing it
             return client_event_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -62,8 +63,27 @@ def object_key(prefix: str, when: datetime, gzip_objects: bool) -> str:
     return f"{prefix}{when:%Y/%m/%d/%H}/{stamp}-{uuid.uuid4().hex}{suffix}"
 
 
-# ASCII-only JSON: lone surrogates a client smuggled in cannot make the object invalid UTF-8.
-encode_record = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+def _record_encoder() -> Callable[[Any], str]:
+    # ASCII-only JSON: lone surrogates a client smuggled in cannot make the object invalid UTF-8.
+    encoder = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+    from json.encoder import c_encode_basestring_ascii, c_make_encoder
+
+    if c_make_encoder is None or c_encode_basestring_ascii is None:
+        return encoder.encode
+    # JSONEncoder.encode builds this C encoder anew on every call; records are encoded one
+    # per event, so build it once. No circular-reference markers: records come from parsed
+    # JSON and cannot contain cycles (a shared markers dict could keep stale ids after an error).
+    iterencode = c_make_encoder(None, encoder.default, c_encode_basestring_ascii, None, ":", ",", False, False,
+                                True)
+    join = "".join
+
+    def encode_record(record: Any) -> str:
+        return join(iterencode(record, 0))
+
+    return encode_record
+
+
+encode_record = _record_encoder()
 
 
 def encode_lines(records: list[dict[str, Any]], gzip_objects: bool) -> bytes:

@@ -287,3 +287,13 @@ def test_event_id_for_unchanged(event_id, client_id):
         assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", got)
     else:
         assert got == expected
+
+
+def test_random_uuid_is_a_version_4_uuid():
+    ids = {contract.random_uuid() for _ in range(2000)}
+    assert len(ids) == 2000
+    for value in ids:
+        parsed = uuid.UUID(value)
+        assert str(parsed) == value and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    # every variant digit and every free version-nibble neighbour shows up, as with uuid4
+    assert {v[19] for v in ids} == set("89ab") and {v[15] for v in ids} == set("0123456789abcdef")

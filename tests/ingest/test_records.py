@@ -94,3 +94,18 @@ def test_the_cache_key_covers_every_variable_settings_read():
 
     ingest_settings.Settings.from_env(Recording(RAW_BUCKET_NAME="b"))
     assert read == set(ingest_settings.ENV_NAMES)
+
+
+json_values = st.recursive(
+    json_leaf | st.floats() | st.text(alphabet=st.characters(codec=None, min_codepoint=0, max_codepoint=0x10FFFF)),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(text, children, max_size=4),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=json_values)
+def test_record_encoder_matches_the_json_encoder(value):
+    reference = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode(value)
+    assert encode_record(value) == reference
+    assert encode_record({"event": value}) == '{"event":' + reference + "}"
