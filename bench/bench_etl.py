@@ -2,6 +2,7 @@
 """ETL throughput end to end, beside two loaders measured in the same run on the same rows.
 
     .venv/bin/python bench/bench_etl.py [--events 1000000] [--existing 5000000] [--incremental 10000]
+                                        [--no-seed-style] [--no-s3]
 
 1. ETL: the real pipeline (parse, normalize, COPY to staging, dedup merge, identity map,
    sessionization, every aggregate) over 100-event raw objects served from memory.
@@ -9,6 +10,10 @@
 3. Seed-style loader: JSON parse and multi-row INSERT of 200 rows at a time, no sessionization.
 4. Incremental: a run of N new events on top of a warehouse that already holds --existing events.
 S3 read time is measured separately against a moto server on loopback.
+
+Beside the totals it prints where the ETL's time went: busy time per phase (the reader's
+fetch and parse overlap the load steps, so phases add up to more than the wall time) and
+the derive phase statement by statement.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "lambdas"), str(REPO)]
 
+from etl import derive as derive_module  # noqa: E402
+from etl import load as load_module  # noqa: E402
 from etl.db import PgTarget  # noqa: E402
 from etl.pipeline import RunRequest, run  # noqa: E402
 from etl.settings import Settings  # noqa: E402
@@ -73,18 +80,19 @@ def load_memory_s3(events: int, seed: int, start=START) -> tuple[MemoryS3, float
     return s3, time.perf_counter() - t0
 
 
-def copy_floor(server, settings: Settings) -> float:
-    conn = server.connect(settings.target.database)
+def copy_floor(server, settings: Settings) -> tuple[float, float]:
+    """(seconds, PostgreSQL backend CPU seconds) of the COPY."""
+    conn = TimedConnection(server.connect(settings.target.database))
     buf = io.BytesIO()
     conn.run("COPY (SELECT * FROM clickstream_events) TO STDOUT", stream=buf)
     conn.run("CREATE TABLE bench_copy (LIKE clickstream_events INCLUDING INDEXES)")
     buf.seek(0)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), conn.backend_cpu()
     conn.run("COPY bench_copy FROM STDIN", stream=buf)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, conn.backend_cpu() - cpu0
     conn.run("DROP TABLE bench_copy")
     conn.close()
-    return elapsed
+    return elapsed, cpu
 
 
 def seed_style(server, settings: Settings, s3: MemoryS3) -> float:
@@ -181,12 +189,105 @@ def existing_warehouse(server, password: str, existing: int) -> Settings:
     return settings
 
 
+class TimedConnection:
+    """Times each statement of a run, and the CPU its PostgreSQL backend spent on it.
+
+    Statements are named after their constant in load.py or derive.py. The backend's CPU
+    comes from its /proc stat (the benchmark's server is local): unlike wall time it hardly
+    moves when other work shares the machine.
+    """
+
+    def __init__(self, connection) -> None:
+        self._connection = connection
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        pid = connection.run("SELECT pg_backend_pid()")[0][0]
+        stat = Path(f"/proc/{pid}/stat")
+        self._stat = stat if stat.exists() else None
+        self._tick = os.sysconf("SC_CLK_TCK")
+        self._names = {value: f"{module.__name__.rsplit('.', 1)[-1]} {name.strip('_').lower()}"
+                       for module in (load_module, derive_module) for name, value in vars(module).items()
+                       if name.startswith("_") and name.isupper() and isinstance(value, str) and len(value) > 40}
+
+    def backend_cpu(self) -> float:
+        if self._stat is None:
+            return 0.0
+        fields = self._stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self._tick
+
+    def _name(self, sql: str) -> str:
+        name = self._names.get(sql)
+        if name is not None:
+            return name
+        text = sql.strip()
+        if text.startswith("COPY etl_stage ("):
+            return "load copy"
+        if text.startswith("COPY etl_stage_"):
+            return "load copy rejects/objects"
+        if text.startswith("SELECT dw_ensure_event_partitions"):
+            return "load partitions"
+        if text and len(text) > 40:
+            found = next((n for body, n in self._names.items() if text in body), None)
+            if found:
+                return found
+        return "other"
+
+    def run(self, sql: str, **params):
+        t0, c0 = time.perf_counter(), self.backend_cpu()
+        try:
+            return self._connection.run(sql, **params)
+        finally:
+            name = self._name(sql)
+            self.wall[name] = self.wall.get(name, 0.0) + time.perf_counter() - t0
+            self.cpu[name] = self.cpu.get(name, 0.0) + self.backend_cpu() - c0
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+PHASES = (
+    ("list", "S3 listing"),
+    ("parse_start", "start parse worker processes"),
+    ("fetch", "S3 fetch, waited for (reader thread)"),
+    ("parse", "parse + normalize + COPY text (reader thread)"),
+    ("load_wait", "loader idle, waiting for parsed batches"),
+    ("copy", "COPY into staging"),
+    ("dedup", "partitions + in-batch dedup"),
+    ("merge", "replace worse copies + merge into events"),
+    ("stitch", "identity stitching"),
+    ("ledger", "rejects + ledger"),
+    ("commit", "commit"),
+    ("derive", "derive: sessions, visitors, aggregates"),
+)
+
+
+def print_phases(summary, connection: TimedConnection, etl_s: float, python_cpu: float) -> None:
+    print("where the ETL's time went (reader-thread phases overlap the loader's):")
+    print(f"  {'phase':<48} {'wall s':>7} {'% of run':>9}")
+    for key, label in PHASES:
+        ms = getattr(summary, "phase_ms", {}).get(key)
+        if ms is not None:
+            print(f"  {label:<48} {ms / 1000:>7.1f} {ms / 10 / etl_s:>8.0f}%")
+    print(f"  {'statement':<48} {'wall s':>7} {'PG CPU s':>9}")
+    for name, secs in sorted(connection.wall.items(), key=lambda item: -item[1]):
+        if secs >= 0.05:
+            print(f"  {name:<48} {secs:>7.1f} {connection.cpu.get(name, 0.0):>9.1f}")
+    phases = getattr(summary, "phase_ms", {})
+    pooled = phases.get("parse_start") is not None
+    parse_cpu = phases.get("parse_cpu", 0) / 1000
+    print(f"  CPU seconds: PostgreSQL backend {sum(connection.cpu.values()):.1f}, ETL process {python_cpu:.1f}, "
+          + (f"parse worker processes {parse_cpu:.1f}" if pooled else f"(parsing in-process: {parse_cpu:.1f})"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--existing", type=int, default=5_000_000, help="0 skips the incremental measurement")
     parser.add_argument("--incremental", type=int, default=10_000)
     parser.add_argument("--s3-objects", type=int, default=2_000, help="objects read from the moto server")
+    parser.add_argument("--no-seed-style", action="store_true",
+                        help="skip the slow seed-style loader (~16 min at 1M events) while iterating")
+    parser.add_argument("--no-s3", action="store_true", help="skip the moto S3 read measurement")
     args = parser.parse_args()
     server = test_server()
     password = uuid.uuid4().hex
@@ -196,23 +297,32 @@ def main() -> int:
           f"(generated in {gen_s:.1f} s), PostgreSQL {server.host}:{server.port}, {os.cpu_count()} cores")
     settings = fresh_warehouse(server, password)
     try:
-        t0 = time.perf_counter()
-        summary = run(settings, WINDOW, s3=s3)
-        etl_s = time.perf_counter() - t0
+        connection = TimedConnection(settings.target.connect())
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        try:
+            summary = run(settings, WINDOW, s3=s3, connection=connection)
+        finally:
+            connection.close()
+        etl_s, python_cpu = time.perf_counter() - t0, time.process_time() - cpu0
         assert summary.status == "succeeded" and summary.events_loaded == args.events, summary
-        floor_s = copy_floor(server, settings)
-        seed_s = seed_style(server, settings, s3)
+        floor_s, floor_cpu = copy_floor(server, settings)
+        seed_s = None if args.no_seed_style else seed_style(server, settings, s3)
     finally:
         drop(server, settings)
     print(f"{'loader':<46} {'seconds':>9} {'events/s':>11} {'vs COPY floor':>14}")
-    for name, secs in ((f"ETL end to end ({summary.sessions_touched:,} sessions, all tables)", etl_s),
-                       ("floor: COPY of the final event rows", floor_s),
-                       ("seed-style: INSERT 200 rows/statement, no sessions", seed_s)):
+    loaders = [(f"ETL end to end ({summary.sessions_touched:,} sessions, all tables)", etl_s),
+               ("floor: COPY of the final event rows", floor_s)]
+    if seed_s is not None:
+        loaders.append(("seed-style: INSERT 200 rows/statement, no sessions", seed_s))
+    for name, secs in loaders:
         print(f"{name:<46} {secs:>9.1f} {args.events / secs:>11,.0f} {floor_s / secs:>14.2f}")
+    print_phases(summary, connection, etl_s, python_cpu)
+    print(f"  (the floor's COPY: {floor_cpu:.1f} CPU seconds in its PostgreSQL backend)")
 
-    rate, mbps = s3_read_rate(args.s3_objects)
-    print(f"S3 read (moto server on loopback, 16 threads): {rate:,.0f} objects/s, {mbps:.1f} MB/s "
-          f"-> {args.events / 100 / rate:.1f} s for the {args.events // 100:,} objects above")
+    if not args.no_s3:
+        rate, mbps = s3_read_rate(args.s3_objects)
+        print(f"S3 read (moto server on loopback, 16 threads): {rate:,.0f} objects/s, {mbps:.1f} MB/s "
+              f"-> {args.events / 100 / rate:.1f} s for the {args.events // 100:,} objects above")
 
     if args.existing:
         print(f"incremental: building a warehouse with {args.existing:,} events ...", flush=True)

@@ -3,21 +3,24 @@
 One transaction per batch: the events, their dedup registry rows, identity map changes,
 rejects, the work left for the derive phase and the objects' ledger rows commit together,
 so a crash anywhere leaves either all of a batch or none of it.
+
+The parser hands over COPY text (``normalize.parse_object_copy``), so loading a batch is
+sending bytes and running a fixed handful of set-based statements.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .normalize import EVENT_COLUMNS, ParsedObject
+from .normalize import EVENT_COLUMNS, CopyObject
 
 _COLUMNS = (*EVENT_COLUMNS, "etl_run_id")
 _COLUMN_LIST = ", ".join(_COLUMNS)
-_B_COLUMN_LIST = ", ".join(f"b.{c}" for c in _COLUMNS)
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 _CREATE_STAGING = """
@@ -28,27 +31,44 @@ CREATE TEMP TABLE IF NOT EXISTS etl_stage_rejects (
 CREATE TEMP TABLE IF NOT EXISTS etl_stage_objects (
   object_key text, etag text, size_bytes bigint, last_modified timestamptz, events_read integer,
   events_rejected integer) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS etl_stage_best (LIKE clickstream_events) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS etl_stage_known (event_id uuid, event_timestamp timestamptz, better boolean)
+  ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS etl_stage_loaded (object_key text, events integer) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS etl_stage_replaced_clients (client_id text) ON COMMIT DELETE ROWS;
 """
 
-# One copy per event_id within the batch: the same order the registry uses across batches.
-_PICK_BEST = f"""
-INSERT INTO etl_stage_best ({_COLUMN_LIST})
-SELECT DISTINCT ON (event_id) {_COLUMN_LIST} FROM etl_stage
-ORDER BY event_id, received_at, raw_object_key, raw_line
+# The order in which copies of one event_id compete, here and across batches (the registry):
+# earliest received, then lowest object key and line. The result does not depend on the order
+# copies arrive in.
+
+# One copy per event_id within the batch: run only when the parser saw an event_id twice in
+# the batch, for those ids.
+_DROP_WORSE_IN_BATCH = """
+DELETE FROM etl_stage s USING etl_stage b
+WHERE s.event_id = ANY(CAST(:ids AS uuid[])) AND b.event_id = s.event_id
+  AND (b.received_at, b.raw_object_key, b.raw_line) < (s.received_at, s.raw_object_key, s.raw_line)
 """
 
-# Copies already loaded that a better (earlier received) copy in this batch replaces: their
-# rows go, and their session groups and hours are derived again.
-_REPLACE_WORSE = """
-WITH worse AS (
-  SELECT r.event_id, r.event_timestamp FROM etl_stage_best b JOIN clickstream_event_ids r USING (event_id)
-  WHERE (b.received_at, b.raw_object_key, b.raw_line) < (r.received_at, r.raw_object_key, r.raw_line)
-), gone AS (
-  DELETE FROM clickstream_events e USING worse w
-  WHERE e.event_id = w.event_id AND e.event_timestamp = w.event_timestamp
+# Staged events whose event_id is already loaded, and whether the staged copy is the better
+# one. Usually none: then staging is loaded as it is, with plain inserts.
+_KNOWN = """
+WITH known AS (
+  INSERT INTO etl_stage_known
+  SELECT b.event_id, r.event_timestamp,
+         (b.received_at, b.raw_object_key, b.raw_line) < (r.received_at, r.raw_object_key, r.raw_line)
+  FROM etl_stage b JOIN clickstream_event_ids r USING (event_id)
+  RETURNING better
+)
+SELECT count(*) FILTER (WHERE better), count(*) FILTER (WHERE NOT better) FROM known
+"""
+
+# Loaded copies that a better staged copy replaces: their rows and registry entries go, their
+# session groups and hours are derived again, their clients stitched again from scratch.
+# Staged copies that lose to a loaded one leave staging. What stays in staging is loaded.
+_RESOLVE_KNOWN = """
+WITH gone AS (
+  DELETE FROM clickstream_events e USING etl_stage_known k
+  WHERE k.better AND e.event_id = k.event_id AND e.event_timestamp = k.event_timestamp
   RETURNING e.session_group, e.client_id, date_trunc('hour', e.event_timestamp) AS activity_hour
 ), groups AS (
   INSERT INTO etl_pending_groups SELECT DISTINCT session_group FROM gone ON CONFLICT DO NOTHING
@@ -56,38 +76,79 @@ WITH worse AS (
   -- the replaced copy may have been another client's event: its stitching is redone too
   INSERT INTO etl_stage_replaced_clients SELECT DISTINCT client_id FROM gone WHERE client_id IS NOT NULL
 )
-INSERT INTO etl_pending_hours SELECT DISTINCT activity_hour FROM gone ON CONFLICT DO NOTHING
+INSERT INTO etl_pending_hours SELECT DISTINCT activity_hour FROM gone ON CONFLICT DO NOTHING;
+DELETE FROM clickstream_event_ids r USING etl_stage_known k WHERE k.better AND r.event_id = k.event_id;
+DELETE FROM etl_stage s USING etl_stage_known k WHERE NOT k.better AND s.event_id = k.event_id;
 """
 
+# Staging now holds exactly the copies to load, none of them in the registry: plain inserts
+# (no ON CONFLICT, no join back to staging). The advisory lock keeps other runs out meanwhile.
 _MERGE = f"""
-WITH won AS (
-  INSERT INTO clickstream_event_ids AS r (event_id, event_timestamp, received_at, raw_object_key, raw_line)
-  SELECT event_id, event_timestamp, received_at, raw_object_key, raw_line FROM etl_stage_best
-  ON CONFLICT (event_id) DO UPDATE SET
-    event_timestamp = excluded.event_timestamp, received_at = excluded.received_at,
-    raw_object_key = excluded.raw_object_key, raw_line = excluded.raw_line
-  WHERE (excluded.received_at, excluded.raw_object_key, excluded.raw_line)
-      < (r.received_at, r.raw_object_key, r.raw_line)
-  RETURNING event_id
+WITH ids AS (
+  INSERT INTO clickstream_event_ids (event_id, event_timestamp, received_at, raw_object_key, raw_line)
+  SELECT event_id, event_timestamp, received_at, raw_object_key, raw_line FROM etl_stage
 ), inserted AS (
-  INSERT INTO clickstream_events ({_COLUMN_LIST})
-  SELECT {_B_COLUMN_LIST} FROM etl_stage_best b JOIN won USING (event_id)
-  RETURNING raw_object_key, session_group, date_trunc('hour', event_timestamp) AS activity_hour
+  INSERT INTO clickstream_events ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM etl_stage
 ), groups AS (
-  INSERT INTO etl_pending_groups SELECT DISTINCT session_group FROM inserted ON CONFLICT DO NOTHING
+  INSERT INTO etl_pending_groups SELECT DISTINCT session_group FROM etl_stage ON CONFLICT DO NOTHING
 ), hours AS (
-  INSERT INTO etl_pending_hours SELECT DISTINCT activity_hour FROM inserted ON CONFLICT DO NOTHING
+  INSERT INTO etl_pending_hours SELECT DISTINCT date_trunc('hour', event_timestamp) FROM etl_stage
+  ON CONFLICT DO NOTHING
 )
-INSERT INTO etl_stage_loaded SELECT raw_object_key, count(*) FROM inserted GROUP BY raw_object_key
+INSERT INTO etl_stage_loaded SELECT raw_object_key, count(*) FROM etl_stage GROUP BY raw_object_key
 """
 
-# Identity stitching for the clients of this batch, recomputed from their stored events so
-# that the result does not depend on load order. Only clients whose stitched user changed get
-# their sessions derived again (a newer last_seen_at alone changes no session).
+# Identity stitching: a client's map row is a function of its stored logged-in events (the
+# first by time then id gives the user; the newest gives last_seen_at), so that it does not
+# depend on load order. When a batch only adds events to a client, combining its map row with
+# the batch's events gives that function without reading the client's history (which would
+# make a backfill quadratic). Clients that lost an event (a better copy replaced it) are
+# recomputed from their stored events (_STITCH_FULL). Only clients whose stitched user changed
+# get their sessions derived again (a newer last_seen_at alone changes no session).
 _STITCH = """
+WITH batch AS (
+  SELECT DISTINCT ON (client_id) client_id, user_id, event_timestamp, event_id,
+         max(event_timestamp) OVER (PARTITION BY client_id) AS last_seen_at
+  FROM etl_stage
+  WHERE client_id IS NOT NULL AND user_id IS NOT NULL
+    AND client_id NOT IN (SELECT client_id FROM etl_stage_replaced_clients)
+  ORDER BY client_id, event_timestamp, event_id
+), merged AS (
+  SELECT client_id, prior_user_id,
+         CASE WHEN batch_first THEN b_user_id ELSE prior_user_id END AS user_id,
+         CASE WHEN batch_first THEN b_first_at ELSE m_first_at END AS first_login_at,
+         CASE WHEN batch_first THEN b_first_id ELSE m_first_id END AS first_login_event_id,
+         last_seen_at
+  FROM (
+    SELECT b.client_id, b.user_id AS b_user_id, b.event_timestamp AS b_first_at, b.event_id AS b_first_id,
+           m.user_id AS prior_user_id, m.first_login_at AS m_first_at, m.first_login_event_id AS m_first_id,
+           m.client_id IS NULL
+             OR (b.event_timestamp, b.event_id) < (m.first_login_at, m.first_login_event_id) AS batch_first,
+           greatest(b.last_seen_at, m.last_seen_at) AS last_seen_at
+    FROM batch b LEFT JOIN clickstream_identity_map m USING (client_id)
+  ) combined
+), changed AS (
+  INSERT INTO clickstream_identity_map AS m
+    (client_id, user_id, first_login_at, first_login_event_id, last_seen_at, updated_run_id)
+  SELECT client_id, user_id, first_login_at, first_login_event_id, last_seen_at, :run_id FROM merged
+  ON CONFLICT (client_id) DO UPDATE SET
+    user_id = excluded.user_id, first_login_at = excluded.first_login_at,
+    first_login_event_id = excluded.first_login_event_id, last_seen_at = excluded.last_seen_at,
+    updated_run_id = excluded.updated_run_id
+  WHERE (m.user_id, m.first_login_at, m.first_login_event_id, m.last_seen_at)
+     IS DISTINCT FROM (excluded.user_id, excluded.first_login_at, excluded.first_login_event_id, excluded.last_seen_at)
+  RETURNING client_id, user_id
+)
+INSERT INTO etl_pending_groups
+SELECT DISTINCT s.session_group
+FROM changed c JOIN merged p USING (client_id) JOIN clickstream_sessions s ON s.client_id = c.client_id
+WHERE p.prior_user_id IS DISTINCT FROM c.user_id
+ON CONFLICT DO NOTHING
+"""
+
+_STITCH_FULL = """
 WITH touched AS (
-  SELECT client_id FROM etl_stage_best WHERE client_id IS NOT NULL AND user_id IS NOT NULL
-  UNION SELECT client_id FROM etl_stage_replaced_clients
+  SELECT client_id FROM etl_stage_replaced_clients
 ), first_login AS (
   SELECT DISTINCT ON (e.client_id) e.client_id, e.user_id, e.event_timestamp, e.event_id,
          max(e.event_timestamp) OVER (PARTITION BY e.client_id) AS last_seen_at
@@ -165,6 +226,7 @@ class BatchResult:
     events_duplicate: int = 0
     events_rejected: int = 0
     newest_event: datetime | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per load step
 
 
 def _field(value: Any) -> str:
@@ -175,21 +237,11 @@ def _field(value: Any) -> str:
     if value is False:
         return "f"
     if isinstance(value, str):
-        return value.translate(_ESCAPES)
+        # PostgreSQL text cannot hold NUL; a rejected line keeps the rest of its text.
+        return value.translate(_ESCAPES).replace("\x00", "\ufffd")
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
-
-
-def copy_lines(rows: Iterable[tuple], run_id: int) -> Iterator[str]:
-    """Rows -> PostgreSQL COPY text lines (tab separated, \\N for null)."""
-    tail = f"\t{run_id}\n"
-    field = _field
-    escapes = _ESCAPES
-    for row in rows:
-        # str and None are most fields: handled inline, the rest through _field.
-        yield "\t".join([v.translate(escapes) if type(v) is str else "\\N" if v is None else field(v)
-                         for v in row]) + tail
 
 
 def copy_chunks(lines: Iterable[str], size: int = 1 << 20) -> Iterator[bytes]:
@@ -206,28 +258,86 @@ def copy_chunks(lines: Iterable[str], size: int = 1 << 20) -> Iterator[bytes]:
         yield "".join(chunk).encode("utf-8")
 
 
+def byte_chunks(parts: Iterable[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    """Objects' COPY text joined into ~1 MiB messages."""
+    chunk: list[bytes] = []
+    length = 0
+    for part in parts:
+        if part:
+            chunk.append(part)
+            length += len(part)
+            if length >= size:
+                yield b"".join(chunk)
+                chunk, length = [], 0
+    if chunk:
+        yield b"".join(chunk)
+
+
 def prepare(connection: Any) -> None:
+    import pg8000.native
+
+    # Staging lives in temporary tables, which use the session's temp_buffers (8 MB by
+    # default): a batch is tens of MB, and spilling it to temp files costs more than the COPY.
+    # The setting can only change before the session first touches a temporary table.
+    with contextlib.suppress(pg8000.native.DatabaseError):
+        connection.run("SET temp_buffers = '256MB'")
     connection.run(_CREATE_STAGING)
 
 
-def load_batch(connection: Any, run_id: int, parsed: list[tuple[ObjectInfo, ParsedObject]]) -> BatchResult:
+def duplicate_ids(parsed: Iterable[CopyObject]) -> list[str]:
+    """event_ids that occur more than once in a batch (usually none)."""
+    seen: set[str] = set()
+    total = 0
+    for p in parsed:
+        seen.update(p.event_ids)
+        total += len(p.event_ids)
+    if len(seen) == total:
+        return []
+    counts: dict[str, int] = {}
+    for p in parsed:
+        for event_id in p.event_ids:
+            counts[event_id] = counts.get(event_id, 0) + 1
+    return [event_id for event_id, n in counts.items() if n > 1]
+
+
+def load_batch(connection: Any, run_id: int, parsed: list[tuple[ObjectInfo, CopyObject]]) -> BatchResult:
     """Load one batch in one transaction (the caller holds the run's advisory lock)."""
     result = BatchResult(objects=len(parsed))
-    rows = [row for _, p in parsed for row in p.rows]
-    connection.run("START TRANSACTION")
+    objects = [p for _, p in parsed]
+    rows = sum(p.rows for p in objects)
+    timings = result.timings
+    t = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        timings[step] = timings.get(step, 0.0) + now - t
+        t = now
+
+    # Sorts and hashes over a whole batch: in memory, not in temp files.
+    connection.run("START TRANSACTION; SET LOCAL work_mem = '64MB'")
     try:
         if rows:
-            connection.run(f"COPY etl_stage ({_COLUMN_LIST}) FROM STDIN",
-                           stream=copy_chunks(copy_lines(rows, run_id)))
-            low = min(r[1] for r in rows)
-            high = max(r[1] for r in rows)
+            connection.run(f"COPY etl_stage ({_COLUMN_LIST}) FROM STDIN", stream=byte_chunks(p.data for p in objects))
+            lap("copy")
+            low = min(p.low for p in objects if p.rows)
+            high = max(p.high for p in objects if p.rows)
             result.newest_event = high
             connection.run("SELECT dw_ensure_event_partitions(:low, :high)", low=low, high=high)
-            connection.run(_PICK_BEST)
-            connection.run(_REPLACE_WORSE)
+            duplicates = duplicate_ids(objects)
+            if duplicates:
+                connection.run(_DROP_WORSE_IN_BATCH, ids=duplicates)
+            lap("dedup")
+            better, worse = connection.run(_KNOWN)[0]
+            if better or worse:
+                connection.run(_RESOLVE_KNOWN)
             connection.run(_MERGE)
+            lap("merge")
             connection.run(_STITCH, run_id=run_id)
-        rejects = [(p.key, r) for _, p in parsed for r in p.rejected]
+            if better:
+                connection.run(_STITCH_FULL, run_id=run_id)
+            lap("stitch")
+        rejects = [(p.key, r) for p in objects for r in p.rejected]
         if rejects:
             connection.run(
                 "COPY etl_stage_rejects FROM STDIN",
@@ -243,11 +353,13 @@ def load_batch(connection: Any, run_id: int, parsed: list[tuple[ObjectInfo, Pars
         for loaded, duplicate in connection.run(_LEDGER, run_id=run_id):
             result.events_loaded += loaded
             result.events_duplicate += duplicate
+        lap("ledger")
         connection.run("COMMIT")
+        lap("commit")
     except BaseException:
         _rollback(connection)
         raise
-    result.events_read = sum(p.lines for _, p in parsed)
+    result.events_read = sum(p.lines for p in objects)
     result.events_rejected = len(rejects)
     return result
 

@@ -2,14 +2,17 @@
 
 Spellings go through ``clickstream_common.contract`` only; this module adds what the
 warehouse derives: corrected event time, URL parts, UTM, channel, user agent, bot flag.
-Rows come out as tuples in ``EVENT_COLUMNS`` order, ready for COPY.
+Rows come out as tuples in ``EVENT_COLUMNS`` order (``parse_object``), or straight as COPY
+text for the loader (``parse_object_copy``).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -64,6 +67,19 @@ class ParsedObject:
     rows: list[tuple] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     lines: int = 0
+
+
+@dataclass(slots=True)
+class CopyObject:
+    """One raw object as the loader needs it: its good rows as COPY text, its rejections."""
+    key: str
+    data: bytes = b""  # COPY text of the good rows: EVENT_COLUMNS then etl_run_id
+    rows: int = 0
+    event_ids: list[str] = field(default_factory=list)  # of the rows in data, in order
+    rejected: list[Rejected] = field(default_factory=list)
+    lines: int = 0
+    low: datetime | None = None  # event time range of the rows
+    high: datetime | None = None
 
 
 class BadValue(ValueError):
@@ -296,10 +312,9 @@ def build_row(raw: dict[str, Any], key: str, line_no: int, fallback_received: da
     )
 
 
-def parse_object(key: str, body: bytes, last_modified: datetime | None, late_limit: timedelta,
-                 on_line: Any = None) -> ParsedObject:
-    """Every line of one raw object: rows for the good ones, a Rejected for each bad one."""
-    out = ParsedObject(key)
+def _records(out: ParsedObject | CopyObject, key: str, body: bytes,
+             on_line: Any) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(line number, line, decoded record) of each JSON object line; other lines become rejections."""
     text = body.decode("utf-8", errors="replace")
     # The seed's one-event objects (.json) may be pretty-printed: one event per object.
     lines = ([text] if text.strip() else []) if key.endswith(".json") else text.splitlines()
@@ -317,17 +332,131 @@ def parse_object(key: str, body: bytes, last_modified: datetime | None, late_lim
         if not isinstance(raw, dict):
             out.rejected.append(Rejected(index, "not_an_object", None, "an event must be a JSON object", line))
             continue
+        yield index, line, raw
+
+
+def _rejection(index: int, line: str, ingest: dict[str, Any], exc: Exception) -> Rejected:
+    if isinstance(exc, contract.ContractError):
+        r = exc.rejection
+        return Rejected(index, r.code, r.field, r.message, line, _maybe_uuid(ingest), _received(ingest))
+    assert isinstance(exc, BadValue)
+    return Rejected(index, exc.code, exc.field, str(exc), line, _maybe_uuid(ingest), _received(ingest))
+
+
+def parse_object(key: str, body: bytes, last_modified: datetime | None, late_limit: timedelta,
+                 on_line: Any = None) -> ParsedObject:
+    """Every line of one raw object: rows for the good ones, a Rejected for each bad one."""
+    out = ParsedObject(key)
+    for index, line, raw in _records(out, key, body, on_line):
         ingest = raw.get("_ingest") if isinstance(raw.get("_ingest"), dict) else {}
         try:
             out.rows.append(build_row(raw, key, index, last_modified, late_limit))
-        except contract.ContractError as exc:
-            r = exc.rejection
-            out.rejected.append(Rejected(index, r.code, r.field, r.message, line, _maybe_uuid(ingest),
-                                         _received(ingest)))
-        except BadValue as exc:
-            out.rejected.append(Rejected(index, exc.code, exc.field, str(exc), line, _maybe_uuid(ingest),
-                                         _received(ingest)))
+        except (contract.ContractError, BadValue) as exc:
+            out.rejected.append(_rejection(index, line, ingest, exc))
     return out
+
+
+def parse_object_copy(key: str, body: bytes, last_modified: datetime | None, late_limit: timedelta,
+                      run_id: int, on_line: Any = None) -> CopyObject:
+    """``parse_object`` straight to COPY text for the staging table: the rows are formatted as
+    they are built and only the bytes (and what the loader needs to know about them) are kept."""
+    out = CopyObject(key)
+    tail = f"\t{run_id}\n"
+    lines: list[str] = []
+    ids = out.event_ids
+    low = high = None
+    for index, line, raw in _records(out, key, body, on_line):
+        ingest = raw.get("_ingest") if isinstance(raw.get("_ingest"), dict) else {}
+        try:
+            row = build_row(raw, key, index, last_modified, late_limit)
+            lines.append(copy_line(row))
+        except (contract.ContractError, BadValue) as exc:
+            out.rejected.append(_rejection(index, line, ingest, exc))
+            continue
+        ids.append(row[0])
+        when = row[1]
+        if low is None or when < low:
+            low = when
+        if high is None or when > high:
+            high = when
+    if lines:
+        out.data = (tail.join(lines) + tail).encode("utf-8")
+    out.rows, out.low, out.high = len(lines), low, high
+    return out
+
+
+Item = tuple[str, datetime | None, bytes | Exception | str]  # key, last modified, body (or why it has none)
+
+
+def parse_items(late_limit: timedelta, run_id: int, items: list[Item],
+                on_line: Any = None) -> tuple[list[CopyObject], float]:
+    """Raw objects -> COPY text, and the CPU seconds it took (the same in a worker process)."""
+    started = time.thread_time()
+    out = []
+    for key, last_modified, body in items:
+        if isinstance(body, bytes):
+            out.append(parse_object_copy(key, body, last_modified, late_limit, run_id, on_line))
+        else:
+            # An object that cannot be decoded is kept as one rejection, not retried forever.
+            unreadable = CopyObject(key, lines=1)
+            unreadable.rejected.append(Rejected(0, "unreadable_object", None, f"object cannot be decoded: {body}",
+                                                ""))
+            out.append(unreadable)
+    return out, time.thread_time() - started
+
+
+def serve_parse_jobs(fd: int) -> None:
+    """A parse worker (``pipeline.ParsePool``): jobs ``(late_limit, run_id, items)`` in on the
+    socket ``fd``, ``parse_items``' answer (or an error message) out, until None or EOF."""
+    import traceback
+    from multiprocessing.connection import Connection
+
+    connection = Connection(fd)
+    while True:
+        try:
+            job = connection.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        try:
+            answer: Any = parse_items(*job)
+        except Exception as exc:  # the message goes back; the run fails there with it
+            answer = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+        connection.send(answer)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_SEPARATORS = len(EVENT_COLUMNS) - 1
+
+
+def _copy_value(value: Any) -> str:
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def copy_line(row: tuple) -> str:
+    """One row as COPY text (tab separated, \\N for null), without the loader's etl_run_id.
+
+    Escaping every field costs more than all the rest of the formatting, and almost no field
+    needs it: the row is joined as is, then checked as a whole. Exactly one tab per separator
+    and one backslash per null means no field held a tab or a backslash; otherwise (or for a
+    newline) the row is formatted again with every field escaped. PostgreSQL text cannot hold
+    NUL, so a NUL anywhere would fail the whole batch's COPY: the event is rejected instead.
+    """
+    text = "\t".join(["\\N" if v is None else v if type(v) is str else _copy_value(v) for v in row])
+    if (text.count("\t") == _SEPARATORS and text.count("\\") == row.count(None)
+            and "\n" not in text and "\r" not in text and "\x00" not in text):
+        return text
+    if "\x00" in text:
+        name = next(EVENT_COLUMNS[i] for i, v in enumerate(row) if v is not None and "\x00" in _copy_value(v))
+        raise BadValue(name, f"{name} contains a NUL character, which PostgreSQL text cannot store")
+    return "\t".join(["\\N" if v is None else _copy_value(v).translate(_COPY_ESCAPES) for v in row])
 
 
 def _maybe_uuid(ingest: dict[str, Any]) -> str | None:

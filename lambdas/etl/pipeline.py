@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 from . import source
 from .derive import derive
 from .load import BatchResult, ObjectInfo, load_batch, prepare
-from .normalize import ParsedObject, Rejected, parse_object
+from .normalize import CopyObject, Item, parse_items
 from .settings import Settings
 
 LOCK_KEY = 0x636C6574  # "clet": one ETL run at a time per warehouse
@@ -67,6 +67,9 @@ class RunSummary:
     lag_seconds: float | None = None
     s3_read_ms: int = 0
     duration_ms: int = 0
+    # Busy time per phase. list/fetch/parse run on the reader side, overlapping the load
+    # steps; load_wait is how long loading sat idle waiting for parsed batches.
+    phase_ms: dict[str, int] = field(default_factory=dict)
     message: str | None = None
     pending_keys: list[str] = field(default_factory=list)
 
@@ -101,15 +104,6 @@ def new_objects(connection: Any, candidates: list[ObjectInfo], reprocess: bool) 
                               keys=keys[start:start + 10_000])
         seen.update((k, e) for k, e in rows)
     return sorted((c for c in candidates if seen.get(c.key) != c.etag), key=lambda i: i.key)
-
-
-def _parse(info: ObjectInfo, body: bytes | Exception, settings: Settings, on_line: Any) -> ParsedObject:
-    if isinstance(body, Exception):
-        # An object that cannot be decoded is kept as one rejection, not retried forever.
-        parsed = ParsedObject(info.key, lines=1)
-        parsed.rejected.append(Rejected(0, "unreadable_object", None, f"object cannot be decoded: {body}", ""))
-        return parsed
-    return parse_object(info.key, body, info.last_modified, settings.late_limit, on_line)
 
 
 def _fetch(s3: Any, bucket: str, info: ObjectInfo) -> bytes | Exception:
@@ -156,11 +150,14 @@ def _run_locked(connection: Any, settings: Settings, request: RunRequest, summar
     try:
         if s3 is None:
             s3 = source.make_s3_client(settings.read_workers)
-        prefixes = ([request.prefix] if request.prefix
-                    else source.hour_prefixes(request.since, request.until, settings.events_prefix))
         t0 = time.monotonic()
-        candidates = list(source.list_objects(s3, settings.bucket, prefixes))
+        if request.prefix:
+            candidates = list(source.list_objects(s3, settings.bucket, [request.prefix]))
+        else:
+            candidates = list(source.list_window(s3, settings.bucket, request.since, request.until,
+                                                 settings.events_prefix))
         summary.s3_read_ms += int((time.monotonic() - t0) * 1000)
+        _add_phase(summary, "list", t0)
         summary.objects_listed = len(candidates)
         todo = new_objects(connection, candidates, request.reprocess)
         summary.objects_new = len(todo)
@@ -170,7 +167,9 @@ def _run_locked(connection: Any, settings: Settings, request: RunRequest, summar
             _finish(connection, summary, started)
             return
         _load_all(connection, settings, run_id, todo, summary, s3, fault, progress)
+        t0 = time.monotonic()
         derived = derive(connection, run_id, fault)
+        _add_phase(summary, "derive", t0)
         summary.sessions_touched = derived.sessions_touched
         summary.status = "succeeded"
         _finish(connection, summary, started)
@@ -190,23 +189,35 @@ def _load_all(connection: Any, settings: Settings, run_id: int, todo: list[Objec
     if todo:
         prepare(connection)
     batches = list(_batches(todo, settings.batch_objects, settings.batch_bytes))
-    # A reader thread fetches and parses batch n+1 while this thread loads batch n: parsing is
-    # Python, loading mostly waits on PostgreSQL, so the two overlap even under the GIL.
-    ready: queue.Queue[tuple[list[ObjectInfo], list[tuple[ObjectInfo, ParsedObject]]] | BaseException | None] = (
+    # A reader thread fetches and parses batch n+1 while this thread loads batch n. Parsing is
+    # Python: in worker processes (ParsePool) it leaves this process free to feed PostgreSQL.
+    # Fault injection at each line needs the parser in this process.
+    parse_pool = None
+    if (settings.parse_workers > 0 and fault is None
+            and sum(i.size for i in todo) >= settings.parse_pool_min_bytes):
+        t0 = time.monotonic()
+        parse_pool = ParsePool(settings.parse_workers)
+        _add_phase(summary, "parse_start", t0)
+    ready: queue.Queue[tuple[list[ObjectInfo], list[tuple[ObjectInfo, CopyObject]]] | BaseException | None] = (
         queue.Queue(maxsize=1))
     stop = threading.Event()
     reader = threading.Thread(target=_read_batches, name="etl-reader",
-                              args=(batches, settings, s3, fault, summary, ready, stop), daemon=True)
+                              args=(batches, settings, s3, fault, summary, ready, stop, run_id, parse_pool),
+                              daemon=True)
     reader.start()
     try:
         while True:
+            t0 = time.monotonic()
             item = ready.get()
+            _add_phase(summary, "load_wait", t0)
             if item is None:
                 break
             if isinstance(item, BaseException):
                 raise item
             batch, parsed = item
             result: BatchResult = load_batch(connection, run_id, parsed)
+            for step, seconds in result.timings.items():
+                summary.phase_ms[step] = summary.phase_ms.get(step, 0) + int(seconds * 1000)
             done += len(batch)
             summary.objects_loaded += result.objects
             summary.events_read += result.events_read
@@ -224,27 +235,143 @@ def _load_all(connection: Any, settings: Settings, run_id: int, todo: list[Objec
         with contextlib.suppress(queue.Empty):
             ready.get_nowait()  # unblock a reader waiting to hand over its next batch
         reader.join()
+        if parse_pool is not None:
+            parse_pool.close()
     if newest is not None:
         summary.newest_event_at = newest.isoformat()
 
 
 def _read_batches(batches: list[list[ObjectInfo]], settings: Settings, s3: Any, fault: Fault | None,
-                  summary: RunSummary, ready: queue.Queue, stop: threading.Event) -> None:
+                  summary: RunSummary, ready: queue.Queue, stop: threading.Event, run_id: int,
+                  parse_pool: ParsePool | None) -> None:
     on_line = (lambda key, line: fault("line", (key, line))) if fault else None
     try:
-        with ThreadPoolExecutor(settings.read_workers, thread_name_prefix="s3-read") as pool:
-            for batch in batches:
+        with ThreadPoolExecutor(settings.read_workers, thread_name_prefix="s3-read") as fetchers:
+            def fetch(batch: list[ObjectInfo]) -> list[Future]:
+                return [fetchers.submit(_fetch, s3, settings.bucket, info) for info in batch]
+
+            # GETs for the next batch run while this one is parsed.
+            upcoming = fetch(batches[0]) if batches else []
+            for n, batch in enumerate(batches):
                 if stop.is_set():
                     return
                 t0 = time.monotonic()
-                bodies = list(pool.map(lambda info: _fetch(s3, settings.bucket, info), batch))
+                bodies = [f.result() for f in upcoming]
                 summary.s3_read_ms += int((time.monotonic() - t0) * 1000)
-                parsed = [(info, _parse(info, body, settings, on_line)) for info, body in zip(batch, bodies,
-                                                                                              strict=True)]
-                _put(ready, (batch, parsed), stop)
+                _add_phase(summary, "fetch", t0)
+                upcoming = fetch(batches[n + 1]) if n + 1 < len(batches) else []
+                t0 = time.monotonic()
+                items = [(info.key, info.last_modified, body) for info, body in zip(batch, bodies, strict=True)]
+                if parse_pool is None:
+                    parsed, cpu = parse_items(settings.late_limit, run_id, items, on_line)
+                else:
+                    parsed, cpu = parse_pool.parse(settings.late_limit, run_id, items)
+                _add_phase(summary, "parse", t0)
+                summary.phase_ms["parse_cpu"] = summary.phase_ms.get("parse_cpu", 0) + int(cpu * 1000)
+                _put(ready, (batch, list(zip(batch, parsed, strict=True))), stop)
         _put(ready, None, stop)
     except BaseException as exc:
         _put(ready, exc, stop)
+
+
+class ParseWorkerError(RuntimeError):
+    """A parse worker process failed or died; the batch it was parsing is not loaded."""
+
+
+class ParsePool:
+    """Worker processes that turn raw objects into COPY text (``normalize.serve_parse_jobs``).
+
+    Plain subprocesses talking over a socket pair: a Lambda has no /dev/shm, so
+    multiprocessing's Pool and Queue (POSIX semaphores) fail there; and unlike multiprocessing's
+    spawn, a worker never re-imports the caller's __main__ (a script without a main guard would
+    run again in every worker). Each worker is driven by one thread that sends a job and waits
+    for its answer, so a worker never blocks on a full pipe while this process blocks sending
+    it more.
+    """
+
+    JOB_BYTES = 1 << 20  # raw bytes per job: ~1,500 events, small enough to share a batch out evenly
+
+    def __init__(self, workers: int):
+        import os
+        import socket
+        import subprocess
+        import sys
+        from multiprocessing.connection import Connection
+
+        self._workers: list[tuple[Any, Any]] = []
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        try:
+            for _ in range(workers):
+                ours, theirs = socket.socketpair()
+                with theirs:
+                    # The command is fixed; only this interpreter's path and an fd number vary.
+                    process = subprocess.Popen(  # noqa: S603
+                        [sys.executable, "-c", "import sys; from etl.normalize import serve_parse_jobs;"
+                                               " serve_parse_jobs(int(sys.argv[1]))", str(theirs.fileno())],
+                        pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
+                connection = Connection(ours.detach())
+                self._workers.append((process, connection))
+                self._idle.put((process, connection))
+        except BaseException:
+            self.close()
+            raise
+        self._threads = ThreadPoolExecutor(workers, thread_name_prefix="etl-parse")
+
+    def parse(self, late_limit: timedelta, run_id: int, items: list[Item]) -> tuple[list[CopyObject], float]:
+        jobs: list[list[Item]] = [[]]
+        size = 0
+        for item in items:
+            if size >= self.JOB_BYTES:
+                jobs.append([])
+                size = 0
+            body = item[2]
+            if isinstance(body, Exception):
+                item = (item[0], item[1], str(body))  # what the worker needs, whatever the exception holds
+            jobs[-1].append(item)
+            size += len(body) if isinstance(body, bytes) else 0
+        out: list[CopyObject] = []
+        cpu = 0.0
+        for parsed, seconds in self._threads.map(self._call, [(late_limit, run_id, job) for job in jobs]):
+            out.extend(parsed)
+            cpu += seconds
+        return out, cpu
+
+    def _call(self, job: tuple[timedelta, int, list[Item]]) -> tuple[list[CopyObject], float]:
+        process, connection = self._idle.get()
+        try:
+            connection.send(job)
+            answer = connection.recv()
+        except (EOFError, OSError) as exc:
+            with contextlib.suppress(Exception):
+                process.wait(1)
+            raise ParseWorkerError(f"parse worker {process.pid} exited (code {process.returncode})") from exc
+        finally:
+            self._idle.put((process, connection))
+        if isinstance(answer, str):
+            raise ParseWorkerError(f"parse worker {process.pid} failed: {answer}")
+        return answer
+
+    def close(self) -> None:
+        import subprocess
+
+        if hasattr(self, "_threads"):
+            self._threads.shutdown(wait=True)
+        for _, connection in self._workers:
+            with contextlib.suppress(OSError):
+                connection.send(None)
+            connection.close()
+        for process, _ in self._workers:
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        self._workers = []
+
+
+def _add_phase(summary: RunSummary, phase: str, since: float) -> None:
+    summary.phase_ms[phase] = summary.phase_ms.get(phase, 0) + int((time.monotonic() - since) * 1000)
 
 
 def _put(ready: queue.Queue, item: Any, stop: threading.Event) -> None:

@@ -1,7 +1,8 @@
 """The raw zone: which objects exist in a window, and their contents.
 
-Listing is per UTC hour prefix (``events/YYYY/MM/DD/HH/``) and fully paginated: the seed's
-ETL read one unpaginated page and silently lost every object past the first 1,000.
+Listing is per UTC hour prefix (``events/YYYY/MM/DD/HH/``), or per day for the days a window
+covers whole, and fully paginated: the seed's ETL read one unpaginated page and silently lost
+every object past the first 1,000.
 """
 
 from __future__ import annotations
@@ -45,19 +46,40 @@ def hour_prefixes(since: datetime, until: datetime, root: str = "events/") -> li
     return prefixes
 
 
-def list_objects(s3: Any, bucket: str, prefixes: list[str]) -> Iterator[ObjectInfo]:
+def list_objects(s3: Any, bucket: str, prefixes: list[str],
+                 only: frozenset[str] | None = None) -> Iterator[ObjectInfo]:
+    """Raw objects under the prefixes; with ``only``, just those under one of those hour prefixes."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     paginator = s3.get_paginator("list_objects_v2")
+    width = len(next(iter(only))) if only else 0
     try:
         for prefix in prefixes:
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
                 for item in page.get("Contents", ()):
                     key = item["Key"]
-                    if key.endswith(RAW_SUFFIXES):
+                    if key.endswith(RAW_SUFFIXES) and (only is None or key[:width] in only):
                         yield ObjectInfo(key, item["ETag"].strip('"'), item["Size"], item.get("LastModified"))
     except (BotoCoreError, ClientError) as exc:
         raise SourceUnreachable(f"cannot list s3://{bucket}/{prefixes[0] if prefixes else ''}: {exc}") from exc
+
+
+def window_prefixes(since: datetime, until: datetime, root: str = "events/") -> list[str]:
+    """The fewest prefixes that list ``hour_prefixes``: a day the window covers whole is one
+    listing, not 24 (a 90-day backfill makes 90 requests instead of 2,160)."""
+    days: dict[str, list[str]] = {}
+    for prefix in hour_prefixes(since, until, root):
+        days.setdefault(prefix[:-3], []).append(prefix)
+    out: list[str] = []
+    for day, hours in days.items():
+        out.extend([day] if len(hours) == 24 else hours)
+    return out
+
+
+def list_window(s3: Any, bucket: str, since: datetime, until: datetime, root: str = "events/") -> Iterator[ObjectInfo]:
+    """Every raw object under the hour prefixes of [since, until)."""
+    hours = hour_prefixes(since, until, root)
+    return list_objects(s3, bucket, window_prefixes(since, until, root), frozenset(hours) if hours else None)
 
 
 def decode(key: str, body: bytes) -> bytes:
