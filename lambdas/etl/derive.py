@@ -137,8 +137,9 @@ INSERT INTO d_new_sessions SELECT * FROM new
 _VISITORS = """
 CREATE TEMP TABLE d_persons ON COMMIT DROP AS
   SELECT person_key FROM d_old_sessions UNION SELECT person_key FROM d_new_sessions;
-CREATE TEMP TABLE d_cohorts ON COMMIT DROP AS
-  SELECT v.cohort_week FROM clickstream_visitors v JOIN d_persons USING (person_key);
+CREATE TEMP TABLE d_old_visitors ON COMMIT DROP AS
+  SELECT v.person_key, v.cohort_week, v.first_channel, v.first_device_type, v.is_bot
+  FROM clickstream_visitors v JOIN d_persons USING (person_key);
 DELETE FROM clickstream_visitors v USING d_persons p WHERE v.person_key = p.person_key;
 INSERT INTO clickstream_visitors
 SELECT DISTINCT ON (s.person_key) s.person_key,
@@ -150,7 +151,9 @@ SELECT DISTINCT ON (s.person_key) s.person_key,
   :run_id
 FROM clickstream_sessions s JOIN d_persons USING (person_key)
 ORDER BY s.person_key, s.session_start, s.session_key;
-INSERT INTO d_cohorts SELECT v.cohort_week FROM clickstream_visitors v JOIN d_persons USING (person_key);
+CREATE TEMP TABLE d_new_visitors ON COMMIT DROP AS
+  SELECT v.person_key, v.cohort_week, v.first_channel, v.first_device_type, v.is_bot
+  FROM clickstream_visitors v JOIN d_persons USING (person_key);
 UPDATE clickstream_sessions s SET is_first_visit = (s.session_key = f.first_key)
 FROM (SELECT DISTINCT ON (x.person_key) x.person_key, x.session_key AS first_key
       FROM clickstream_sessions x JOIN d_persons USING (person_key)
@@ -158,23 +161,58 @@ FROM (SELECT DISTINCT ON (x.person_key) x.person_key, x.session_key AS first_key
 WHERE s.person_key = f.person_key AND s.is_first_visit IS DISTINCT FROM (s.session_key = f.first_key);
 """
 
+# Retention cells (cohort week x activity week) that can have changed, recomputed from the
+# sessions of those activity weeks only: returning visitors touch the cells of their new
+# sessions' weeks, not their whole cohort's history. A visitor whose cohort key (week, first
+# channel, device, bot flag) changed, appeared or vanished moves all of their cells, under
+# the old and the new key.
 _RETENTION = """
-DELETE FROM agg_weekly_retention r WHERE r.cohort_week IN (SELECT cohort_week FROM d_cohorts);
+CREATE TEMP TABLE d_moved ON COMMIT DROP AS
+  SELECT person_key FROM (SELECT * FROM d_old_visitors EXCEPT SELECT * FROM d_new_visitors) gone
+  UNION
+  SELECT person_key FROM (SELECT * FROM d_new_visitors EXCEPT SELECT * FROM d_old_visitors) came;
+CREATE TEMP TABLE d_cells ON COMMIT DROP AS
+WITH touched AS (
+  SELECT person_key, session_date FROM d_old_sessions
+  UNION
+  SELECT person_key, session_date FROM d_new_sessions
+  UNION
+  SELECT s.person_key, s.session_date FROM clickstream_sessions s JOIN d_moved USING (person_key)
+), cohorts AS (
+  SELECT person_key, cohort_week FROM d_old_visitors
+  UNION
+  SELECT person_key, cohort_week FROM d_new_visitors
+)
+SELECT DISTINCT c.cohort_week, date_trunc('week', t.session_date)::date AS activity_week
+FROM touched t JOIN cohorts c USING (person_key);
+ANALYZE d_cells;
+DELETE FROM agg_weekly_retention r USING d_cells c
+WHERE r.cohort_week = c.cohort_week AND r.week_offset = (c.activity_week - c.cohort_week) / 7;
 INSERT INTO agg_weekly_retention (cohort_week, week_offset, channel, device_type, is_bot, cohort_size, active_visitors)
-WITH cohort AS (
-  SELECT v.* FROM clickstream_visitors v WHERE v.cohort_week IN (SELECT cohort_week FROM d_cohorts)
-), sizes AS (
-  SELECT cohort_week, first_channel, first_device_type, is_bot, count(*) AS cohort_size
-  FROM cohort GROUP BY 1, 2, 3, 4
+WITH weeks AS (
+  SELECT DISTINCT activity_week FROM d_cells
 ), active AS (
-  SELECT c.cohort_week,
-         ((date_trunc('week', s.session_start AT TIME ZONE 'UTC')::date - c.cohort_week) / 7) AS week_offset,
-         c.first_channel, c.first_device_type, c.is_bot, count(DISTINCT c.person_key) AS active_visitors
-  FROM cohort c JOIN clickstream_sessions s USING (person_key)
+  SELECT v.cohort_week, w.activity_week, v.first_channel, v.first_device_type, v.is_bot,
+         count(DISTINCT v.person_key) AS active_visitors
+  FROM weeks w
+  JOIN clickstream_sessions s ON s.session_date >= w.activity_week AND s.session_date < w.activity_week + 7
+  JOIN clickstream_visitors v USING (person_key)
   GROUP BY 1, 2, 3, 4, 5
 )
-SELECT a.cohort_week, a.week_offset, a.first_channel, a.first_device_type, a.is_bot, z.cohort_size, a.active_visitors
-FROM active a JOIN sizes z USING (cohort_week, first_channel, first_device_type, is_bot);
+SELECT a.cohort_week, (a.activity_week - a.cohort_week) / 7, a.first_channel, a.first_device_type, a.is_bot,
+       0, a.active_visitors
+FROM active a JOIN d_cells c USING (cohort_week, activity_week);
+WITH sizes AS (
+  SELECT cohort_week, first_channel, first_device_type, is_bot, count(*) AS cohort_size
+  FROM clickstream_visitors
+  WHERE cohort_week IN (SELECT cohort_week FROM d_old_visitors UNION SELECT cohort_week FROM d_new_visitors)
+  GROUP BY 1, 2, 3, 4
+)
+UPDATE agg_weekly_retention r SET cohort_size = z.cohort_size
+FROM sizes z
+WHERE (r.cohort_week, r.channel, r.device_type, r.is_bot)
+    = (z.cohort_week, z.first_channel, z.first_device_type, z.is_bot)
+  AND r.cohort_size IS DISTINCT FROM z.cohort_size;
 """
 
 _DAYS = """
@@ -208,14 +246,7 @@ GROUP BY 1, 2, 3, 4, 5, 6;
 _ENTRY_EXIT = """
 DELETE FROM agg_daily_entry_exit_pages WHERE session_date IN (SELECT session_date FROM d_session_days);
 INSERT INTO agg_daily_entry_exit_pages
-SELECT s.session_date, s.is_bot, r.page_role, r.page_path, s.channel, s.device_type, s.login_state,
-  coalesce(s.product_category, '(none)'),
-  count(*), count(*) FILTER (WHERE s.is_bounce), count(*) FILTER (WHERE s.reached_purchase)
-FROM clickstream_sessions s
-CROSS JOIN LATERAL (VALUES ('landing', coalesce(s.landing_page, '(unknown)')),
-                           ('exit', coalesce(s.exit_page, '(unknown)'))) AS r(page_role, page_path)
-WHERE s.session_date IN (SELECT session_date FROM d_session_days)
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+SELECT * FROM dw_entry_exit_page_rows(ARRAY(SELECT session_date FROM d_session_days));
 """
 
 _TRANSITIONS = """

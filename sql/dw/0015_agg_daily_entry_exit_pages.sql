@@ -20,14 +20,25 @@ CREATE TABLE agg_daily_entry_exit_pages (
     INCLUDE (sessions, bounced_sessions, purchase_sessions)
 );
 
-INSERT INTO agg_daily_entry_exit_pages
+-- The model's one definition: its rows for some days, from the sessions. The ETL's derive
+-- phase refreshes the days it touched with it, the test fixtures build theirs with it. A plain
+-- SQL function of one SELECT, so the planner inlines it into the calling statement.
+CREATE FUNCTION dw_entry_exit_page_rows(days date[])
+RETURNS SETOF agg_daily_entry_exit_pages
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
 SELECT s.session_date, s.is_bot, r.page_role, r.page_path, s.channel, s.device_type, s.login_state,
        coalesce(s.product_category, '(none)'),
        count(*), count(*) FILTER (WHERE s.is_bounce), count(*) FILTER (WHERE s.reached_purchase)
 FROM clickstream_sessions s
 CROSS JOIN LATERAL (VALUES ('landing', coalesce(s.landing_page, '(unknown)')),
                            ('exit', coalesce(s.exit_page, '(unknown)'))) AS r(page_role, page_path)
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+WHERE s.session_date = ANY (days)
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+$$;
+
+INSERT INTO agg_daily_entry_exit_pages
+SELECT * FROM dw_entry_exit_page_rows(ARRAY(SELECT DISTINCT session_date FROM clickstream_sessions));
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON agg_daily_entry_exit_pages TO clickstream_etl_writer;
 GRANT SELECT ON agg_daily_entry_exit_pages TO clickstream_dashboard_reader;
