@@ -56,7 +56,11 @@ WITH known AS (
   INSERT INTO etl_stage_known
   SELECT b.event_id, r.event_timestamp,
          (b.received_at, b.raw_object_key, b.raw_line) < (r.received_at, r.raw_object_key, r.raw_line)
-  FROM etl_stage b JOIN clickstream_event_ids r USING (event_id)
+  FROM etl_stage b CROSS JOIN LATERAL (
+    -- OFFSET 0 keeps this one index probe per staged row: as a plain join the planner hashes
+    -- the whole registry, millions of rows, for every batch
+    SELECT r.event_timestamp, r.received_at, r.raw_object_key, r.raw_line
+    FROM clickstream_event_ids r WHERE r.event_id = b.event_id OFFSET 0) r
   RETURNING better
 )
 SELECT count(*) FILTER (WHERE better), count(*) FILTER (WHERE NOT better) FROM known
