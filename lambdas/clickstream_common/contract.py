@@ -97,7 +97,11 @@ def _fast_check():
     except Unsupported:
         # The schema grew a keyword the fast check does not mirror: every event goes to the
         # reference validator (slower, never wrong).
-        return lambda event: False
+        def refuse(event: Any) -> bool:
+            return False
+
+        refuse.for_shape = None
+        return refuse
 
 
 def canonical_events() -> dict[str, str]:
@@ -157,7 +161,13 @@ def _fold(obj: dict[str, Any], path: str) -> dict[str, Any]:
 # of one field (conflict check) or the seed's context_product_* fields. Bounded, because key
 # tuples are client input.
 _PLAN_LIMIT = 2048
-_top_plans: dict[tuple, tuple[tuple[str, ...], tuple[str, ...]] | None] = {}
+# A top-level plan is [folded names, names of nested objects to fold, fast check state]; the
+# state counts validations of this shape until it is worth a check compiled for the shape
+# (schema_check._ShapeCompiler), then holds that check (or None: use the generic one).
+_top_plans: dict[tuple, list | None] = {}
+_SHAPE_AFTER = 8  # validations of a shape before its own check is compiled (~0.3 ms)
+_SHAPE_BUDGET = 512  # shapes compiled per process at most: key sets are client input
+_shapes_compiled = 0
 _nested_plans: dict[tuple, tuple[str, ...] | None] = {}
 
 
@@ -172,12 +182,12 @@ def _names_for(keys: tuple) -> tuple[str, ...] | None:
     return names if len(set(names)) == len(names) else None
 
 
-def _top_plan(keys: tuple) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+def _top_plan(keys: tuple) -> list | None:
     names = _names_for(keys)
     if names is None or any(n.startswith(_LEGACY_PRODUCT_PREFIX) for n in names):
         plan = None
     else:
-        plan = (names, tuple(n for n in names if n in _NESTED_OBJECTS or n == "items"))
+        plan = [names, tuple(n for n in names if n in _NESTED_OBJECTS or n == "items"), 0]
     if len(_top_plans) >= _PLAN_LIMIT:
         _top_plans.clear()
     _top_plans[keys] = plan
@@ -198,8 +208,8 @@ def _fold_nested(obj: dict[str, Any]) -> dict[str, Any]:
     return dict(obj) if names == keys else dict(zip(names, obj.values(), strict=True))
 
 
-def _fold_fast(event: dict[str, Any]) -> dict[str, Any]:
-    """_fold(event, "") for the shapes a plan covers; raises _NeedsFullFold for the others."""
+def _fold_fast(event: dict[str, Any]) -> tuple[dict[str, Any], list]:
+    """_fold(event, "") and its plan, for the shapes a plan covers; raises _NeedsFullFold for the others."""
     keys = tuple(event)
     try:
         plan = _top_plans[keys]
@@ -207,7 +217,7 @@ def _fold_fast(event: dict[str, Any]) -> dict[str, Any]:
         plan = _top_plan(keys)
     if plan is None:
         raise _NeedsFullFold
-    names, nested = plan
+    names, nested, _ = plan
     out = dict(event) if names == keys else dict(zip(names, event.values(), strict=True))
     for name in nested:
         value = out[name]
@@ -216,7 +226,7 @@ def _fold_fast(event: dict[str, Any]) -> dict[str, Any]:
                 out[name] = _fold_nested(value)
         elif name == "items" and isinstance(value, list):
             out[name] = [_fold_nested(v) if isinstance(v, dict) else v for v in value]
-    return out
+    return out, plan
 
 
 def normalize_keys(event: dict[str, Any]) -> dict[str, Any]:
@@ -225,7 +235,7 @@ def normalize_keys(event: dict[str, Any]) -> dict[str, Any]:
     Raises ContractError when two spellings of one field disagree. Values are never changed.
     """
     try:
-        return _fold_fast(event)
+        return _fold_fast(event)[0]
     except _NeedsFullFold:
         return _normalize_full(event)
 
@@ -272,12 +282,31 @@ def validate(event: Any) -> dict[str, Any]:
     """Normalize spellings and validate one event; return the snake_case event or raise ContractError."""
     if not isinstance(event, dict):
         raise ContractError(Rejection("not_an_object", None, "an event must be a JSON object"))
-    normalized = normalize_keys(event)
     try:
-        accepted = _fast_check()(normalized)
+        normalized, plan = _fold_fast(event)
+    except _NeedsFullFold:
+        normalized, plan = _normalize_full(event), None
+    try:
+        accepted = _accepts(normalized, plan)
     except Exception:
         accepted = False  # whatever went wrong there, the reference below decides
     return normalized if accepted else _validate_reference(normalized)
+
+
+def _accepts(normalized: dict[str, Any], plan: list | None) -> bool:
+    """The fast check's verdict, through the check compiled for this shape once it has one."""
+    global _shapes_compiled
+    if plan is None:
+        return _fast_check()(normalized)
+    state = plan[2]
+    if state.__class__ is int:
+        check = _fast_check()
+        if state < _SHAPE_AFTER or check.for_shape is None or _shapes_compiled >= _SHAPE_BUDGET:
+            plan[2] = state + 1
+            return check(normalized)
+        _shapes_compiled += 1
+        state = plan[2] = check.for_shape(plan[0])  # normalized's keys are the plan's names
+    return state(normalized)
 
 
 def _validate_reference(normalized: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import uuid
 from datetime import UTC
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import pytest
 from clickstream_common import contract, schema_check
@@ -137,7 +138,11 @@ def _reference_accepts(event: Any) -> bool:
 @PROPERTY_SETTINGS
 @given(event=_instance(SCHEMA))
 def test_fast_check_accepts_exactly_what_fastjsonschema_accepts(event):
-    assert contract._fast_check()(event) is _reference_accepts(event)
+    check = contract._fast_check()
+    verdict = _reference_accepts(event)
+    assert check(event) is verdict
+    if isinstance(event, dict):  # and the check compiled for this event's shape
+        assert check.for_shape(tuple(event))(event) is verdict
 
 
 @pytest.mark.parametrize("field", sorted(SCHEMA["properties"]))
@@ -150,7 +155,9 @@ def test_fast_check_on_every_field_and_odd_value(field):
                        for key in _resolve(SCHEMA["properties"][nested])["properties"]]
         events.append({"event_name": "purchase", "user_id": "u", "items": [{"item_id": 1, field: value}]})
         for event in events:
-            assert check(event) is _reference_accepts(event), event
+            verdict = _reference_accepts(event)
+            assert check(event) is verdict, event
+            assert check.for_shape(tuple(event))(event) is verdict, event
 
 
 def test_the_generator_reaches_both_verdicts():
@@ -237,12 +244,29 @@ def test_folding_through_plans_equals_the_plain_fold(event):
 
 
 @PROPERTY_SETTINGS
-@given(event=spelled_events())
-def test_validate_equals_the_reference_path(event):
+@given(event=spelled_events(), shape_after=st.sampled_from([0, 1, contract._SHAPE_AFTER]))
+def test_validate_equals_the_reference_path(event, shape_after):
     def reference(e):
         return contract._validate_reference(contract._normalize_full(e))
 
-    assert _outcome(contract.validate, event) == _outcome(reference, event)
+    # Shape checks compiled at once (or after a few events) rather than after _SHAPE_AFTER.
+    with mock.patch.object(contract, "_SHAPE_AFTER", shape_after), mock.patch.object(contract, "_SHAPE_BUDGET", 10**6):
+        for _ in range(3):
+            assert _outcome(contract.validate, event) == _outcome(reference, event)
+
+
+def test_shape_checks_are_compiled_after_a_few_events_and_within_a_budget():
+    event = {"eventName": "page_view", "sessionId": "s", "shapeTestField": 1}
+    contract.validate(event)
+    plan = contract._top_plans[tuple(event)]
+    for _ in range(contract._SHAPE_AFTER):
+        contract.validate(event)
+    assert callable(plan[2])
+    with mock.patch.object(contract, "_shapes_compiled", contract._SHAPE_BUDGET):
+        other = {"eventName": "page_view", "sessionId": "s", "shapeTestOther": 1}
+        for _ in range(contract._SHAPE_AFTER + 5):
+            contract.validate(other)
+        assert contract._top_plans[tuple(other)][2] == contract._SHAPE_AFTER + 5  # still the generic check
 
 
 def test_fold_results_are_fresh_objects():
