@@ -162,6 +162,7 @@ def referrer_host(url: str | None) -> str | None:
     return _host(netloc) if netloc else None
 
 
+@lru_cache(maxsize=4096)
 def channel_for(page_host: str | None, ref_host: str | None, utm_source: str | None, utm_medium: str | None,
                 paid_click: bool) -> str:
     """The traffic channel (rules in docs/warehouse.md)."""
@@ -242,13 +243,30 @@ def _first_item(event: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+_EVENT_TEXT = ("user_id", "client_id", "session_id", "identity_source", "page_url", "referrer", "page_title",
+               "transaction_id", "search_term")
+_PRODUCT_TEXT = ("id", "name", "category", "brand", "url_path")
+_INGEST_NAMES: dict[tuple, tuple[str, ...]] = {}  # _ingest key tuple -> snake_case names
+
+
+def _fold_ingest(ingest: dict[str, Any]) -> dict[str, Any]:
+    """``_ingest`` with snake_case keys; its shape is the same on nearly every line: fold it once."""
+    keys = tuple(ingest)
+    names = _INGEST_NAMES.get(keys)
+    if names is None:
+        if len(_INGEST_NAMES) >= 256:  # key tuples are input: keep the cache bounded
+            _INGEST_NAMES.clear()
+        names = _INGEST_NAMES[keys] = tuple(contract.snake_case(k) if isinstance(k, str) else k for k in keys)
+    return ingest if names == keys else dict(zip(names, ingest.values(), strict=True))
+
+
 def build_row(raw: dict[str, Any], key: str, line_no: int, fallback_received: datetime | None,
               late_limit: timedelta) -> tuple:
     """One raw record (event + ``_ingest``) -> a row; raises ContractError or BadValue."""
     ingest_raw = raw.pop("_ingest", None)
     if ingest_raw is not None and not isinstance(ingest_raw, dict):
         raise BadValue("_ingest", "_ingest must be an object")
-    ingest = {contract.snake_case(k): v for k, v in (ingest_raw or {}).items()}
+    ingest = _fold_ingest(ingest_raw) if ingest_raw else {}
     if ingest.get("contract_version") == _CONTRACT_VERSION:
         # The ingest validated this line against this very contract before storing it; only the
         # spellings need folding. Lines from older contracts and legacy objects are validated again.
@@ -275,15 +293,15 @@ def build_row(raw: dict[str, Any], key: str, line_no: int, fallback_received: da
         event_id = contract.event_id_for(event) if event.get("event_id") else legacy_event_id(key, line_no)
 
     product = event.get("product") or _first_item(event)
-    page_url = _text(event.get("page_url"))
+    # Most values are already non-empty strings (or absent): _text only for the others.
+    user_id, client_id, session_id, identity_source, page_url, referrer, page_title, transaction_id, search_term = [
+        v if v is None or (type(v) is str and v) else _text(v) for v in map(event.get, _EVENT_TEXT)]
+    product_id, product_name, product_category, product_brand, product_url_path = [
+        v if v is None or (type(v) is str and v) else _text(v) for v in map(product.get, _PRODUCT_TEXT)]
     page_host, page_path, utm, paid_click = page_parts(page_url)
-    referrer = _text(event.get("referrer"))
     ref_host = referrer_host(referrer)
     device_type, browser, browser_version, os_family, os_version, is_bot = user_agent_parts(
         _text(ingest.get("user_agent")))
-    user_id = _text(event.get("user_id"))
-    client_id = _text(event.get("client_id"))
-    session_id = _text(event.get("session_id"))
     login_sent = event.get("user_login_state")
     login_state = login_sent if login_sent in LOGIN_STATES else ("logged_in" if user_id else "anonymous")
     if session_id:
@@ -295,20 +313,20 @@ def build_row(raw: dict[str, Any], key: str, line_no: int, fallback_received: da
     currency = _text(event.get("currency") or product.get("currency"))
     quantity = event.get("quantity")
     return (
-        event_id, when, event["event_name"], user_id, _text(login_sent), _text(event.get("identity_source")),
+        event_id, when, event["event_name"], user_id, _text(login_sent), identity_source,
         client_id, session_id, event.get("is_first_visit"),
-        _text(product.get("id")), _text(product.get("name")), _text(product.get("category")),
-        _text(product.get("brand")), _amount(product.get("price"), "product.price"),
-        _amount(product.get("discount_price"), "product.discount_price"), _text(product.get("url_path")),
+        product_id, product_name, product_category,
+        product_brand, _amount(product.get("price"), "product.price"),
+        _amount(product.get("discount_price"), "product.discount_price"), product_url_path,
         contract.canonical_event_name(event["event_name"]), received, created, sent, login_state,
-        page_url, page_path, _text(event.get("page_title")), referrer, ref_host,
+        page_url, page_path, page_title, referrer, ref_host,
         channel_for(page_host, ref_host, utm[0], utm[1], paid_click),
         *utm,
         device_type, browser, browser_version, os_family, os_version, is_bot,
-        _text(ingest.get("source_ip")), _text(event.get("transaction_id")),
+        _text(ingest.get("source_ip")), transaction_id,
         _amount(event.get("value"), "value"), currency.upper() if currency else None,
         _quantity(quantity if quantity is not None else product.get("quantity")),
-        _text(event.get("search_term")), group, key, line_no,
+        search_term, group, key, line_no,
     )
 
 
@@ -449,7 +467,8 @@ def copy_line(row: tuple) -> str:
     newline) the row is formatted again with every field escaped. PostgreSQL text cannot hold
     NUL, so a NUL anywhere would fail the whole batch's COPY: the event is rejected instead.
     """
-    text = "\t".join(["\\N" if v is None else v if type(v) is str else _copy_value(v) for v in row])
+    text = "\t".join([v if type(v) is str else "\\N" if v is None else v.isoformat() if type(v) is datetime
+                      else _copy_value(v) for v in row])
     if (text.count("\t") == _SEPARATORS and text.count("\\") == row.count(None)
             and "\n" not in text and "\r" not in text and "\x00" not in text):
         return text

@@ -1,0 +1,209 @@
+"""The throughput paths of the load: parse worker processes, COPY text, day-level listings.
+
+Each must give exactly what the plain path gives: the same COPY text as parsing in-process,
+the same tables as a run without workers, the same objects as listing hour by hour.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from etl import source
+from etl.normalize import EVENT_COLUMNS, BadValue, copy_line, parse_items, parse_object
+from etl.pipeline import ParsePool, ParseWorkerError, RunRequest, run
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ingest.storage import encode_lines
+
+from tests.etl.conftest import BUCKET, connected
+from tests.etl.streams import START, seeded_stream
+from tests.support.raw import iso, record, snapshot
+
+WINDOW = RunRequest(trigger="manual", since=START - timedelta(days=1), until=START + timedelta(days=20))
+LATE = timedelta(days=7)
+
+
+def awkward_records():
+    """Values COPY text must escape, one PostgreSQL cannot store, and lines that are not events."""
+    at = START + timedelta(hours=1)
+    base = {"eventName": "page_view", "clientId": "c-odd", "clientTimestamp": iso(at), "sentAt": iso(at)}
+    return [
+        record({**base, "eventId": "e-tab", "pageUrl": "https://shop.example.com/a?utm_source=x%09y",
+                "pageTitle": "tab\there, newline\nthere, return\r, backslash \\ and \\N"}, at),
+        record({**base, "eventId": "e-nul", "pageUrl": "https://shop.example.com/b", "pageTitle": "nul\x00byte"}, at),
+        record({**base, "eventId": "e-plain", "pageUrl": "https://shop.example.com/c", "pageTitle": "plain"}, at),
+    ]
+
+
+def raw_objects() -> list[tuple[str, bytes]]:
+    """A fixed stream (duplicates and late copies included) in objects of 7 lines, plus odd ones."""
+    deliveries = seeded_stream(11)
+    objects = []
+    for i in range(0, len(deliveries), 7):
+        chunk = deliveries[i:i + 7]
+        received = max(d.received for d in chunk)
+        objects.append((f"events/{received:%Y/%m/%d/%H}/{i:06d}.ndjson", encode_lines([d.record for d in chunk],
+                                                                                     False)))
+    at = START + timedelta(hours=1)
+    odd = encode_lines(awkward_records(), False) + b"not json\n[1, 2]\n"
+    objects.append((f"events/{at:%Y/%m/%d/%H}/zz-odd.ndjson", odd))
+    return objects
+
+
+def test_worker_processes_give_the_in_process_copy_text():
+    items = [(key, None, body) for key, body in raw_objects()]
+    items.append(("events/2026/10/05/09/broken.ndjson.gz", None, OSError("Not a gzipped file")))
+    expected, _ = parse_items(LATE, 7, items)
+    pool = ParsePool(2)
+    try:
+        pool.JOB_BYTES = 2_000  # several jobs, shared between both workers
+        got, cpu = pool.parse(LATE, 7, items)
+        again, _ = pool.parse(LATE, 7, items)  # workers serve job after job
+    finally:
+        pool.close()
+    assert got == expected == again
+    assert cpu > 0
+    odd = got[-2]
+    assert odd.rows == 2 and [(r.line_no, r.code) for r in odd.rejected] == [
+        (2, "bad_value"), (4, "not_json"), (5, "not_an_object")]
+    assert "NUL" in odd.rejected[0].reason and odd.rejected[0].field == "page_title"
+    assert got[-1].rejected[0].code == "unreadable_object"
+
+
+def test_a_worker_error_is_raised_with_its_message():
+    items = [(key, None, body) for key, body in raw_objects()[:1]]
+    pool = ParsePool(1)
+    try:
+        with pytest.raises(ParseWorkerError, match="failed: TypeError"):
+            pool.parse(None, 7, items)  # no late limit to compare with: a bug, not a bad event
+        got, _ = pool.parse(LATE, 7, items)  # and the worker goes on serving
+        assert got == parse_items(LATE, 7, items)[0]
+    finally:
+        pool.close()
+
+
+def _decode(line: str) -> list[str | None]:
+    """COPY text -> field values, as PostgreSQL reads them."""
+    out = []
+    for field in line.split("\t"):
+        if field == "\\N":
+            out.append(None)
+            continue
+        text, i = [], 0
+        while i < len(field):
+            if field[i] == "\\":
+                text.append({"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}[field[i + 1]])
+                i += 2
+            else:
+                text.append(field[i])
+                i += 1
+        out.append("".join(text))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=st.characters(exclude_characters="\x00")),
+                          st.sampled_from(["\\", "\\N", "\t", "a\nb", "\r\n", "\\t"])),
+                min_size=len(EVENT_COLUMNS), max_size=len(EVENT_COLUMNS)))
+def test_copy_line_reads_back_as_the_values(values):
+    row = tuple(values)
+    line = copy_line(row)
+    assert "\n" not in line and "\r" not in line
+    assert _decode(line) == list(row)
+
+
+def test_copy_line_refuses_nul():
+    row = ("x",) * (len(EVENT_COLUMNS) - 1) + ("a\x00b",)
+    with pytest.raises(BadValue, match="NUL"):
+        copy_line(row)
+
+
+def test_copy_line_formats_like_postgres_expects():
+    [row] = parse_object("events/k.ndjson", encode_lines(awkward_records()[2:], False), None, LATE).rows
+    fields = copy_line(row).split("\t")
+    named = dict(zip(EVENT_COLUMNS, fields, strict=True))
+    assert named["event_timestamp"] == row[1].isoformat() and named["is_bot"] == "f"
+    assert named["user_id"] == "\\N" and named["raw_line"] == "1"
+
+
+@pytest.mark.postgres
+def test_run_with_worker_processes_loads_what_a_run_in_process_loads(raw_s3, new_warehouse):
+    for key, body in raw_objects():
+        raw_s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    in_process = replace(new_warehouse(), parse_workers=0)
+    pooled = replace(new_warehouse(), parse_workers=2, parse_pool_min_bytes=0, batch_objects=3)
+    a = run(in_process, WINDOW, s3=raw_s3)
+    b = run(pooled, WINDOW, s3=raw_s3)
+    assert "parse_start" not in a.phase_ms and "parse_start" in b.phase_ms
+    assert (a.status, a.events_loaded, a.events_rejected) == (b.status, b.events_loaded, b.events_rejected)
+    assert a.events_rejected == 3  # the NUL, "not json", the array
+    with connected(in_process) as x, connected(pooled) as y:
+        assert snapshot(x) == snapshot(y)
+        title = "SELECT page_title FROM clickstream_events WHERE raw_object_key LIKE '%zz-odd%' ORDER BY raw_line"
+        assert x.run(title) == y.run(title) == [
+            ["tab\there, newline\nthere, return\r, backslash \\ and \\N"], ["plain"]]
+        assert y.run("SELECT utm_source FROM clickstream_events WHERE page_title LIKE 'tab%'") == [["x\ty"]]
+
+
+def _parse_workers() -> list[int]:
+    """Process ids of this process's parse workers."""
+    pids = []
+    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        for pid in children.read_text().split():
+            try:
+                if b"serve_parse_jobs" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    pids.append(int(pid))
+            except OSError:
+                pass
+    return pids
+
+
+@pytest.mark.postgres
+def test_a_dead_worker_fails_the_run_and_the_next_run_finishes_it(raw_s3, new_warehouse):
+    for key, body in raw_objects():
+        raw_s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    reference = replace(new_warehouse(), parse_workers=0)
+    run(reference, WINDOW, s3=raw_s3)
+    settings_ = replace(new_warehouse(), parse_workers=2, parse_pool_min_bytes=0, batch_objects=1)
+    killed = []
+
+    def progress(done, total, events):
+        if done == 1:
+            killed.extend(_parse_workers())
+            for pid in killed:
+                os.kill(pid, 9)
+
+    with pytest.raises(ParseWorkerError, match="exited"):
+        run(settings_, WINDOW, s3=raw_s3, progress=progress)
+    assert len(killed) == 2
+    with connected(settings_) as conn:
+        assert conn.run("SELECT status FROM etl_runs") == [["failed"]]
+        assert 0 < conn.run("SELECT count(*) FROM etl_object_ledger")[0][0] < len(raw_objects())
+    assert run(settings_, WINDOW, s3=raw_s3).status == "succeeded"
+    assert not _parse_workers()
+    with connected(reference) as a, connected(settings_) as b:
+        assert snapshot(a) == snapshot(b)
+
+
+def test_day_listings_find_what_hour_listings_find(raw_s3):
+    since = datetime(2026, 10, 4, 21, 30, tzinfo=UTC)
+    until = datetime(2026, 10, 7, 2, 0, tzinfo=UTC)
+    keys = ["events/2026/10/04/20/before.ndjson", "events/2026/10/04/21/a.ndjson", "events/2026/10/05/00/b.ndjson",
+            "events/2026/10/05/23/c.ndjson.gz", "events/2026/10/05/stray.ndjson", "events/2026/10/06/12/d.json",
+            "events/2026/10/07/01/e.ndjson", "events/2026/10/07/02/after.ndjson", "events/2026/10/06/12/x.txt"]
+    for key in keys:
+        raw_s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps({"k": key}).encode())
+    assert source.window_prefixes(since, until) == [
+        "events/2026/10/04/21/", "events/2026/10/04/22/", "events/2026/10/04/23/", "events/2026/10/05/",
+        "events/2026/10/06/", "events/2026/10/07/00/", "events/2026/10/07/01/"]
+    by_hour = list(source.list_objects(raw_s3, BUCKET, source.hour_prefixes(since, until)))
+    by_day = list(source.list_window(raw_s3, BUCKET, since, until))
+    assert by_day == by_hour
+    assert [i.key for i in by_day] == [
+        "events/2026/10/04/21/a.ndjson", "events/2026/10/05/00/b.ndjson", "events/2026/10/05/23/c.ndjson.gz",
+        "events/2026/10/06/12/d.json", "events/2026/10/07/01/e.ndjson"]
