@@ -12,6 +12,8 @@ import time
 from typing import Any, TextIO
 
 METRICS_NAMESPACE = "Clickstream"
+# Built once: json.dumps with options builds a new encoder on every call.
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 def emf_block(
@@ -42,6 +44,6 @@ def log_line(level: str, message: str, stream: TextIO | None = None, **fields: A
     """Write one JSON object on one line (Lambda sends stdout to CloudWatch Logs) and return it."""
     record = {"level": level, "message": message, **fields}
     out = stream if stream is not None else sys.stdout
-    out.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+    out.write(_encode(record) + "\n")
     out.flush()
     return record
