@@ -140,7 +140,27 @@ CREATE TEMP TABLE d_persons ON COMMIT DROP AS
 CREATE TEMP TABLE d_old_visitors ON COMMIT DROP AS
   SELECT v.person_key, v.cohort_week, v.first_channel, v.first_device_type, v.is_bot
   FROM clickstream_visitors v JOIN d_persons USING (person_key);
-DELETE FROM clickstream_visitors v USING d_persons p WHERE v.person_key = p.person_key;
+-- Visitors who only gained sessions, all after their first one (the usual returning
+-- visitor): their row is updated from the new sessions alone, and no session of theirs
+-- changes its first-visit flag. Everyone else is recomputed from all of their sessions.
+CREATE TEMP TABLE d_added ON COMMIT DROP AS
+  SELECT n.person_key, min(s.session_start) AS first_start, max(s.session_end) AS last_end,
+         count(*) AS sessions
+  FROM d_new_sessions n JOIN clickstream_sessions s USING (session_key)
+  GROUP BY n.person_key;
+DELETE FROM d_added a
+WHERE EXISTS (SELECT 1 FROM d_old_sessions o WHERE o.person_key = a.person_key)
+   OR NOT EXISTS (SELECT 1 FROM clickstream_visitors v
+                  WHERE v.person_key = a.person_key AND v.first_seen_at < a.first_start);
+CREATE TEMP TABLE d_recompute ON COMMIT DROP AS
+  SELECT person_key FROM d_persons EXCEPT SELECT person_key FROM d_added;
+-- Temporary tables are never auto-analyzed; without a row count the planner hashes all
+-- sessions instead of looking up the touched persons' sessions by index.
+ANALYZE d_persons, d_added, d_recompute, d_old_sessions, d_new_sessions;
+UPDATE clickstream_visitors v
+SET last_seen_at = greatest(v.last_seen_at, a.last_end), sessions = v.sessions + a.sessions, etl_run_id = :run_id
+FROM d_added a WHERE v.person_key = a.person_key;
+DELETE FROM clickstream_visitors v USING d_recompute p WHERE v.person_key = p.person_key;
 INSERT INTO clickstream_visitors
 SELECT DISTINCT ON (s.person_key) s.person_key,
   s.session_start,
@@ -149,14 +169,14 @@ SELECT DISTINCT ON (s.person_key) s.person_key,
   s.channel, s.device_type, s.is_bot,
   count(*) OVER (PARTITION BY s.person_key),
   :run_id
-FROM clickstream_sessions s JOIN d_persons USING (person_key)
+FROM clickstream_sessions s JOIN d_recompute USING (person_key)
 ORDER BY s.person_key, s.session_start, s.session_key;
 CREATE TEMP TABLE d_new_visitors ON COMMIT DROP AS
   SELECT v.person_key, v.cohort_week, v.first_channel, v.first_device_type, v.is_bot
   FROM clickstream_visitors v JOIN d_persons USING (person_key);
 UPDATE clickstream_sessions s SET is_first_visit = (s.session_key = f.first_key)
 FROM (SELECT DISTINCT ON (x.person_key) x.person_key, x.session_key AS first_key
-      FROM clickstream_sessions x JOIN d_persons USING (person_key)
+      FROM clickstream_sessions x JOIN d_recompute USING (person_key)
       ORDER BY x.person_key, x.session_start, x.session_key) f
 WHERE s.person_key = f.person_key AND s.is_first_visit IS DISTINCT FROM (s.session_key = f.first_key);
 """
@@ -226,9 +246,15 @@ UNION
 SELECT session_date FROM (SELECT * FROM new EXCEPT SELECT * FROM old) came;
 CREATE TEMP TABLE d_event_days ON COMMIT DROP AS
   SELECT DISTINCT (activity_hour AT TIME ZONE 'UTC')::date AS activity_date FROM d_hours;
+-- The sessions of those days, counted: for a new day the planner's estimate is the average
+-- day's, and it would hash the whole events table to join a few thousand sessions.
+CREATE TEMP TABLE d_day_sessions ON COMMIT DROP AS
+  SELECT session_key, session_group, session_date, session_start, session_end, device_type, channel,
+         login_state, is_bot
+  FROM clickstream_sessions WHERE session_date IN (SELECT session_date FROM d_session_days);
 -- Temporary tables are never auto-analyzed: without row counts the planner guesses large
 -- and scans whole tables instead of the few touched days.
-ANALYZE d_session_days, d_event_days, d_hours, d_groups;
+ANALYZE d_session_days, d_event_days, d_day_sessions, d_hours, d_groups;
 """
 
 _FUNNEL = """
@@ -256,10 +282,10 @@ WITH pages AS (
   SELECT s.session_key, s.session_date, s.device_type, s.channel, s.login_state, s.is_bot,
          e.page_path, e.event_timestamp, e.event_id,
          lag(e.page_path) OVER (PARTITION BY s.session_key ORDER BY e.event_timestamp, e.event_id) AS prev_path
-  FROM clickstream_sessions s
+  FROM d_day_sessions s
   JOIN clickstream_events e ON e.session_group = s.session_group
    AND e.event_timestamp BETWEEN s.session_start AND s.session_end
-  WHERE s.session_date IN (SELECT session_date FROM d_session_days) AND e.page_path IS NOT NULL
+  WHERE e.page_path IS NOT NULL
 ), steps AS (
   SELECT * FROM pages WHERE prev_path IS DISTINCT FROM page_path
 ), pairs AS (
@@ -328,6 +354,8 @@ def derive(connection: Any, run_id: int, fault: Any = None) -> DeriveResult:
     try:
         # Window functions and hash aggregates over the touched events: keep them in memory.
         connection.run("SET LOCAL work_mem = '256MB'")
+        # Statements over a few touched days: JIT compilation costs more than it saves.
+        connection.run("SET LOCAL jit = off")
         connection.run(_STEPS_SETUP)
         result.groups = connection.run("SELECT count(*) FROM d_groups")[0][0]
         result.hours = connection.run("SELECT count(*) FROM d_hours")[0][0]
