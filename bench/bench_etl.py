@@ -329,11 +329,16 @@ def main() -> int:
         base = existing_warehouse(server, password, args.existing)
         try:
             new, _ = load_memory_s3(args.incremental, seed=999, start=START + timedelta(days=20 * 6))
-            t0 = time.perf_counter()
-            inc = run(replace(base), WINDOW, s3=new)
-            inc_s = time.perf_counter() - t0
+            connection = TimedConnection(base.target.connect())
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            try:
+                inc = run(replace(base), WINDOW, s3=new, connection=connection)
+            finally:
+                connection.close()
+            inc_s, inc_cpu = time.perf_counter() - t0, time.process_time() - cpu0
             print(f"incremental run: {inc.events_loaded:,} new events on {args.existing:,} existing: {inc_s:.2f} s "
                   f"({inc.sessions_touched:,} sessions touched, {inc.objects_listed:,} objects listed)")
+            print_phases(inc, connection, inc_s, inc_cpu)
         finally:
             drop(server, base)
     return 0

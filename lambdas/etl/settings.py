@@ -29,7 +29,7 @@ class Settings:
     # in-process. Below parse_pool_min_bytes of new objects a run parses in-process: starting
     # the workers (~0.3 s) costs more than it saves.
     parse_workers: int = field(default_factory=lambda: default_parse_workers())
-    parse_pool_min_bytes: int = 4_000_000
+    parse_pool_min_bytes: int = 16_000_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
