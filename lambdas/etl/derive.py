@@ -300,6 +300,9 @@ WITH pages AS (
 SELECT session_date, from_page, to_page, device_type, channel, login_state, is_bot,
   count(*), count(DISTINCT session_key)
 FROM pairs GROUP BY 1, 2, 3, 4, 5, 6, 7;
+DELETE FROM agg_daily_page_transitions_rollup WHERE session_date IN (SELECT session_date FROM d_session_days);
+INSERT INTO agg_daily_page_transitions_rollup
+SELECT * FROM dw_page_transition_rollup_rows(ARRAY(SELECT session_date FROM d_session_days));
 """
 
 _HOURLY = """

@@ -14,6 +14,10 @@
 .f_bots <- "(:include_bots::boolean OR NOT is_bot)"
 .f_all <- paste(.f_login, .f_device, .f_channel, .f_category, .f_bots, sep = "\n  AND ")
 .f_no_category <- paste(.f_login, .f_device, .f_channel, .f_bots, sep = "\n  AND ")
+.no_dimension_filter <- paste(
+  "cardinality(:login_state::text[]) = 0 AND cardinality(:device_type::text[]) = 0",
+  "AND cardinality(:channel::text[]) = 0"
+)
 
 QUERIES <- list(
   # -- global filters ---------------------------------------------------------------------
@@ -111,13 +115,24 @@ WHERE activity_date BETWEEN :start::date AND :end::date
 GROUP BY product_id, product_category, product_brand"),
 
   # -- User journeys ------------------------------------------------------------------------
+  # Without a device, channel or login-state filter the per-day rollup answers; with one, the
+  # full aggregate. Values are known when the statement is planned, so PostgreSQL drops the
+  # branch whose condition is false without running it.
   journey_transitions = paste0("
-SELECT from_page, to_page,
-       sum(transitions)::float8 AS transitions,
-       sum(sessions)::float8 AS sessions
-FROM agg_page_transitions
-WHERE session_date BETWEEN :start::date AND :end::date
-  AND ", .f_no_category, "
+SELECT from_page, to_page, sum(transitions)::float8 AS transitions, sum(sessions)::float8 AS sessions
+FROM (
+  SELECT from_page, to_page, transitions, sessions
+  FROM agg_daily_page_transitions_rollup
+  WHERE ", .no_dimension_filter, "
+    AND session_date BETWEEN :start::date AND :end::date
+    AND ", .f_bots, "
+  UNION ALL
+  SELECT from_page, to_page, transitions, sessions
+  FROM agg_page_transitions
+  WHERE NOT (", .no_dimension_filter, ")
+    AND session_date BETWEEN :start::date AND :end::date
+    AND ", .f_no_category, "
+) t
 GROUP BY 1, 2"),
 
   # Landing and exit pages from their daily aggregate (an index-only scan).

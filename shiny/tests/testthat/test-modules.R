@@ -178,6 +178,23 @@ test_that("journeys: sankey, landing and exit pages, paths to purchase", {
   })
 })
 
+test_that("journeys: the default view reads the rollup, a dimension filter the full aggregate", {
+  admin <- dw$admin()
+  on.exit(DBI::dbDisconnect(admin))
+  # Make the two sources disagree, so that the numbers show which one answered.
+  DBI::dbExecute(admin, "UPDATE agg_daily_page_transitions_rollup SET transitions = transitions * 10")
+  dw_cache_clear(dw)
+  testServer(journeys_server, args = list(dw = dw, filters = reactiveVal(test_filters())), {
+    expect_equal(sum(transitions()$transitions), 90)
+  })
+  testServer(journeys_server, args = list(dw = dw, filters = reactiveVal(test_filters(device_type = "mobile"))), {
+    expect_equal(sum(transitions()$transitions), 2)
+    expect_setequal(transitions()$to_page, c("/", "(exit)"))
+  })
+  DBI::dbExecute(admin, "UPDATE agg_daily_page_transitions_rollup SET transitions = transitions / 10")
+  dw_cache_clear(dw)
+})
+
 test_that("retention: cohort matrix", {
   filters <- reactiveVal(test_filters(start = "2026-01-05"))
   testServer(retention_server, args = list(dw = dw, filters = filters, today = function() as.Date("2026-01-20")), {
