@@ -253,7 +253,7 @@ PHASES = (
     ("load_wait", "loader idle, waiting for parsed batches"),
     ("copy", "COPY into staging"),
     ("dedup", "partitions + in-batch dedup"),
-    ("merge", "replace worse copies + merge into events"),
+    ("merge", "registry lookup, replaced copies, merge into events"),
     ("stitch", "identity stitching"),
     ("ledger", "rejects + ledger"),
     ("commit", "commit"),
