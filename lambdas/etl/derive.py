@@ -32,7 +32,10 @@ CREATE TEMP TABLE d_new_sessions ON COMMIT DROP AS
 _ASSIGN = f"""
 CREATE TEMP TABLE d_events ON COMMIT DROP AS
 WITH ev AS (
-  SELECT e.*,
+  -- Only the columns sessions are built from: this table holds every touched event.
+  SELECT e.session_group, e.event_timestamp, e.event_id, e.session_id, e.client_id, e.user_id, e.login_state,
+    e.event_type, e.page_path, e.channel, e.referrer_host, e.utm_source, e.utm_medium, e.utm_campaign,
+    e.device_type, e.browser_family, e.os_family, e.is_bot, e.product_category, e.value,
     lag(e.event_timestamp) OVER (PARTITION BY e.session_group ORDER BY e.event_timestamp, e.event_id) AS prev_ts
   FROM clickstream_events e JOIN d_groups g USING (session_group)
 ), runs AS (
@@ -55,8 +58,9 @@ SELECT keyed.*,
        THEN CASE WHEN cap_no = 0 THEN session_id ELSE session_id || '#' || cap_no END
        ELSE left(session_group, 2) || md5(session_group || '|' || first_event_id::text) END AS session_key,
   row_number() OVER (PARTITION BY session_group, run_no, cap_no ORDER BY event_timestamp, event_id) AS pos,
-  row_number() OVER (PARTITION BY session_group, run_no, cap_no
-                     ORDER BY event_timestamp DESC, event_id DESC) AS pos_desc
+  -- Position from the end without a second, descending sort.
+  count(*) OVER (PARTITION BY session_group, run_no, cap_no) + 1
+    - row_number() OVER (PARTITION BY session_group, run_no, cap_no ORDER BY event_timestamp, event_id) AS pos_desc
 FROM keyed
 """
 
