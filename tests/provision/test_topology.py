@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from toolkit.provision import run
+from toolkit.provision import run, serverless
 
 pytestmark = pytest.mark.usefixtures("deployed")
 
@@ -315,7 +315,8 @@ def test_lambda_configurations(deployed, net, cfg):
     assert env["CORS_ALLOWED_ORIGINS"] == "https://shop.example.com,http://localhost:3000"
     etl_env = etl["Environment"]["Variables"]
     assert set(etl_env) == {"RAW_BUCKET_NAME", "DW_PG_HOST", "DW_PG_PORT", "DW_PG_USER", "DW_PG_PASSWORD",
-                            "DW_PG_DATABASE", "DW_PG_SSL", "ETL_LOOKBACK_HOURS"}
+                            "DW_PG_DATABASE", "DW_PG_SSL", "ETL_LOOKBACK_HOURS", "ETL_PARSE_WORKERS"}
+    assert etl_env["ETL_PARSE_WORKERS"] == "0"  # 512 MB is a fraction of one vCPU: parse in-process
     assert etl_env["DW_PG_HOST"] == state["dw_private_ip"]
     assert etl_env["DW_PG_SSL"] == "require"
     parameter = deployed[0]("ssm").get_parameter(Name="/clickstream/dev/dw/etl_password",
@@ -390,3 +391,8 @@ def test_outputs_name_what_other_tools_need_and_no_secret(deployed, cfg):
     assert out["storefront_database_url_template"].startswith("postgresql://<user>:<password>@")
     assert "sslmode=require" in out["storefront_database_url_template"]
     assert deployed[1].state["dw_password"] not in json.dumps(out)
+
+
+@pytest.mark.parametrize(("memory_mb", "workers"), [(128, 0), (512, 0), (1769, 0), (3537, 0), (3538, 2), (10240, 5)])
+def test_etl_parse_workers_follow_the_lambda_vcpus(memory_mb, workers):
+    assert serverless.etl_parse_workers(memory_mb) == workers

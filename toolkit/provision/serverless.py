@@ -86,7 +86,18 @@ def function_environment(ctx: Ctx, function: str) -> dict[str, str]:
         "DW_PG_DATABASE": e.dw_database,
         "DW_PG_SSL": "require",
         "ETL_LOOKBACK_HOURS": str(e.lookback_hours),
+        "ETL_PARSE_WORKERS": str(etl_parse_workers(e.memory_mb)),
     }
+
+
+def etl_parse_workers(memory_mb: int) -> int:
+    """Parse processes for the ETL Lambda's memory size.
+
+    Lambda gives a full vCPU per 1,769 MB but always reports two CPUs; below two real vCPUs,
+    worker processes would only compete with the loading process for a share of one.
+    """
+    vcpus = memory_mb // 1769
+    return vcpus if vcpus >= 2 else 0
 
 
 SECRET_VARIABLES = {"DW_PG_PASSWORD"}
