@@ -109,7 +109,16 @@ INSERT INTO etl_stage_loaded SELECT raw_object_key, count(*) FROM etl_stage GROU
 # make a backfill quadratic). Clients that lost an event (a better copy replaced it) are
 # recomputed from their stored events (_STITCH_FULL). Only clients whose stitched user changed
 # get their sessions derived again (a newer last_seen_at alone changes no session).
-_STITCH = """
+# Both stitching statements write a map row the same way, and only when something changed.
+_MAP_UPSERT = """ON CONFLICT (client_id) DO UPDATE SET
+    user_id = excluded.user_id, first_login_at = excluded.first_login_at,
+    first_login_event_id = excluded.first_login_event_id, last_seen_at = excluded.last_seen_at,
+    updated_run_id = excluded.updated_run_id
+  WHERE (m.user_id, m.first_login_at, m.first_login_event_id, m.last_seen_at)
+     IS DISTINCT FROM (excluded.user_id, excluded.first_login_at, excluded.first_login_event_id, excluded.last_seen_at)
+  RETURNING client_id, user_id"""
+
+_STITCH = f"""
 WITH batch AS (
   SELECT DISTINCT ON (client_id) client_id, user_id, event_timestamp, event_id,
          max(event_timestamp) OVER (PARTITION BY client_id) AS last_seen_at
@@ -135,13 +144,7 @@ WITH batch AS (
   INSERT INTO clickstream_identity_map AS m
     (client_id, user_id, first_login_at, first_login_event_id, last_seen_at, updated_run_id)
   SELECT client_id, user_id, first_login_at, first_login_event_id, last_seen_at, :run_id FROM merged
-  ON CONFLICT (client_id) DO UPDATE SET
-    user_id = excluded.user_id, first_login_at = excluded.first_login_at,
-    first_login_event_id = excluded.first_login_event_id, last_seen_at = excluded.last_seen_at,
-    updated_run_id = excluded.updated_run_id
-  WHERE (m.user_id, m.first_login_at, m.first_login_event_id, m.last_seen_at)
-     IS DISTINCT FROM (excluded.user_id, excluded.first_login_at, excluded.first_login_event_id, excluded.last_seen_at)
-  RETURNING client_id, user_id
+  {_MAP_UPSERT}
 )
 INSERT INTO etl_pending_groups
 SELECT DISTINCT s.session_group
@@ -150,7 +153,7 @@ WHERE p.prior_user_id IS DISTINCT FROM c.user_id
 ON CONFLICT DO NOTHING
 """
 
-_STITCH_FULL = """
+_STITCH_FULL = f"""
 WITH touched AS (
   SELECT client_id FROM etl_stage_replaced_clients
 ), first_login AS (
@@ -166,13 +169,7 @@ WITH touched AS (
   INSERT INTO clickstream_identity_map AS m
     (client_id, user_id, first_login_at, first_login_event_id, last_seen_at, updated_run_id)
   SELECT client_id, user_id, event_timestamp, event_id, last_seen_at, :run_id FROM first_login
-  ON CONFLICT (client_id) DO UPDATE SET
-    user_id = excluded.user_id, first_login_at = excluded.first_login_at,
-    first_login_event_id = excluded.first_login_event_id, last_seen_at = excluded.last_seen_at,
-    updated_run_id = excluded.updated_run_id
-  WHERE (m.user_id, m.first_login_at, m.first_login_event_id, m.last_seen_at)
-     IS DISTINCT FROM (excluded.user_id, excluded.first_login_at, excluded.first_login_event_id, excluded.last_seen_at)
-  RETURNING client_id, user_id
+  {_MAP_UPSERT}
 ), dropped AS (
   -- a touched client left with no logged-in event at all is no longer stitched
   DELETE FROM clickstream_identity_map m USING touched t
