@@ -186,6 +186,13 @@ def existing_warehouse(server, password: str, existing: int) -> Settings:
         done += n
         step += 1
         print(f"  ... {done:,} existing events loaded", flush=True)
+    # Between half-hourly runs autovacuum has analyzed what the last runs loaded; right after a
+    # bulk build it has not, and plans for the next run would rest on missing statistics.
+    admin = server.connect(settings.target.database)
+    try:
+        admin.run("VACUUM ANALYZE")
+    finally:
+        admin.close()
     return settings
 
 
