@@ -7,11 +7,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from etl.pipeline import RunRequest
 from hypothesis import strategies as st
 
 from tests.support.raw import BOT_UA, DESKTOP_UA, MOBILE_UA, iso, record
 
 START = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)  # a Monday
+# A manual run window that covers any stream below: clients start within 9 days, a client's
+# events are at most 25 h apart (40 at the most per client), and a copy may arrive 3 days late.
+WINDOW = RunRequest(trigger="manual", since=START - timedelta(days=1), until=START + timedelta(days=60))
 PATHS = {"page_view": "/", "product_view": "/p/{sku}", "add_to_cart_click": "/p/{sku}", "cart_view": "/cart",
          "checkout_start": "/checkout", "checkout_complete": "/checkout/done", "login_success": "/login"}
 SKUS = ("sku-1", "sku-2", "sku-3")

@@ -15,16 +15,15 @@ from pathlib import Path
 import pytest
 from etl import source
 from etl.normalize import EVENT_COLUMNS, BadValue, copy_line, parse_items, parse_object
-from etl.pipeline import ParsePool, ParseWorkerError, RunRequest, run
+from etl.pipeline import ParsePool, ParseWorkerError, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ingest.storage import encode_lines
 
 from tests.etl.conftest import BUCKET, connected
-from tests.etl.streams import START, seeded_stream
+from tests.etl.streams import START, WINDOW, seeded_stream
 from tests.support.raw import iso, record, snapshot
 
-WINDOW = RunRequest(trigger="manual", since=START - timedelta(days=1), until=START + timedelta(days=20))
 LATE = timedelta(days=7)
 
 

@@ -15,12 +15,11 @@ from etl.source import SourceUnreachable
 from ingest.storage import encode_lines
 
 from tests.etl.conftest import BUCKET, connected
-from tests.etl.streams import START, seeded_stream
+from tests.etl.streams import START, WINDOW, seeded_stream
 from tests.support.raw import put_records, record, snapshot
 
 pytestmark = pytest.mark.postgres
 
-WINDOW = RunRequest(trigger="manual", since=START - timedelta(days=1), until=START + timedelta(days=20))
 
 
 class Crash(RuntimeError):
