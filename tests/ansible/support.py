@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from pathlib import Path
 
@@ -22,12 +21,6 @@ def ansible_env(**extra: str) -> dict[str, str]:
 def run(args: list[str], *, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=REPO, env=env or ansible_env(), capture_output=True, text=True,
                           timeout=timeout, check=False)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def playbooks() -> list[Path]:

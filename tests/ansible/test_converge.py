@@ -21,7 +21,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from tests.ansible.support import BIN, REPO, ansible_env, free_port, run
+from tests.ansible.support import BIN, REPO, ansible_env, run
+from tests.support.local import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

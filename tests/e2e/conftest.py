@@ -10,8 +10,8 @@ import pytest
 
 from tests.e2e import stack
 from tests.e2e.shopper import ShopperBrowser, buy_something
-from tests.shiny.app import free_port
 from tests.shiny.cdp import chromium_path
+from tests.support.local import free_port
 
 # What the pages send on the way to an order (js/shop.js and the page scripts).
 SENT_ON_THE_WAY = {"page_view", "view_item_list", "view_item", "add_to_cart", "view_cart", "begin_checkout",

@@ -26,8 +26,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.shiny.app import free_port
 from tests.shiny.demo import Reader, drop_reader, migrate_with_reader
+from tests.support.local import free_port
 from tests.support.pg import scratch_database
 from toolkit.dw import migrate
 

@@ -150,15 +150,7 @@ def test_raw_bucket_is_private_encrypted_and_tls_only(deployed):
     block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
     assert block == {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
                      "RestrictPublicBuckets": True}
-    rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
-    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-    assert s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"] == [
-        {"ObjectOwnership": "BucketOwnerEnforced"}]
-    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
-    assert policy["Statement"] == [{
-        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]
+    assert_encrypted_owner_enforced_tls_only(s3, bucket)
     rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
     assert rules["raw-events"]["Filter"] == {"Prefix": "events/"}
     assert rules["raw-events"]["Transitions"] == [{"Days": 30, "StorageClass": "STANDARD_IA"}]
@@ -167,12 +159,8 @@ def test_raw_bucket_is_private_encrypted_and_tls_only(deployed):
     assert rules["backups"]["Expiration"] == {"Days": 35}
 
 
-def test_ssm_transfer_bucket_is_private_encrypted_tls_only_unversioned_and_short_lived(deployed):
-    s3 = deployed[0]("s3")
-    bucket = deployed[1].state["ssm_transfer_bucket"]
-    assert bucket == f"clickstream-dev-ssm-{deployed[0].account_id}-eu-west-1"
-    assert bucket != deployed[1].state["bucket"]
-    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+
+def assert_encrypted_owner_enforced_tls_only(s3, bucket: str) -> None:
     rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
     assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     assert s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"] == [
@@ -182,6 +170,14 @@ def test_ssm_transfer_bucket_is_private_encrypted_tls_only_unversioned_and_short
         "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
         "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]
+
+def test_ssm_transfer_bucket_is_private_encrypted_tls_only_unversioned_and_short_lived(deployed):
+    s3 = deployed[0]("s3")
+    bucket = deployed[1].state["ssm_transfer_bucket"]
+    assert bucket == f"clickstream-dev-ssm-{deployed[0].account_id}-eu-west-1"
+    assert bucket != deployed[1].state["bucket"]
+    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    assert_encrypted_owner_enforced_tls_only(s3, bucket)
     # Never versioned: a deleted transfer file (which can hold a secret) leaves no old version.
     assert "Status" not in s3.get_bucket_versioning(Bucket=bucket)
     [lifecycle] = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]

@@ -39,10 +39,16 @@ def moto_server(timeout: float = 30.0, log: Path | None = None, env: dict[str, s
                 time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         if log:
             out.close()
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate a process the tests started, killing it if it does not exit within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
