@@ -204,10 +204,11 @@ class TimedConnection:
     moves when other work shares the machine.
     """
 
-    def __init__(self, connection) -> None:
+    def __init__(self, connection, shared: TimedConnection | None = None) -> None:
         self._connection = connection
-        self.wall: dict[str, float] = {}
-        self.cpu: dict[str, float] = {}
+        # A second connection of the same run (the derive phase's) adds to the same figures.
+        self.wall: dict[str, float] = shared.wall if shared else {}
+        self.cpu: dict[str, float] = shared.cpu if shared else {}
         pid = connection.run("SELECT pg_backend_pid()")[0][0]
         stat = Path(f"/proc/{pid}/stat")
         self._stat = stat if stat.exists() else None
@@ -307,7 +308,8 @@ def main() -> int:
         connection = TimedConnection(settings.target.connect())
         t0, cpu0 = time.perf_counter(), time.process_time()
         try:
-            summary = run(settings, WINDOW, s3=s3, connection=connection)
+            summary = run(settings, WINDOW, s3=s3, connection=connection,
+                          connect=lambda: TimedConnection(settings.target.connect(), connection))
         finally:
             connection.close()
         etl_s, python_cpu = time.perf_counter() - t0, time.process_time() - cpu0
@@ -339,7 +341,8 @@ def main() -> int:
             connection = TimedConnection(base.target.connect())
             t0, cpu0 = time.perf_counter(), time.process_time()
             try:
-                inc = run(replace(base), WINDOW, s3=new, connection=connection)
+                inc = run(replace(base), WINDOW, s3=new, connection=connection,
+                          connect=lambda: TimedConnection(base.target.connect(), connection))
             finally:
                 connection.close()
             inc_s, inc_cpu = time.perf_counter() - t0, time.process_time() - cpu0

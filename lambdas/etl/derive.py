@@ -2,13 +2,26 @@
 
 Everything here is recomputed from stored events for the touched slices only (session
 groups, hours, days, cohort weeks), so the result is a function of the set of events loaded,
-not of how they were split into runs. Runs in one transaction that also clears the pending
-work, so an interrupted derive is simply redone by the next run.
+not of how they were split into runs.
+
+Three kinds of transaction, each clearing the pending work it consumed as it commits, so an
+interrupted derive is simply finished by the next run:
+
+- sessions (``etl_pending_groups``): sessions, visitors and retention; hands the days whose
+  sessions changed on to ``etl_pending_session_days``;
+- activity (``etl_pending_hours``): hourly activity and daily product engagement, from events
+  alone;
+- days (``etl_pending_session_days``): funnel, landing and exit pages, page transitions.
+
+PostgreSQL runs each statement on one core. For large runs a second connection takes the
+activity transaction while the first derives sessions, then half of the days.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,50 +33,46 @@ PAGE_EVENTS = ("page_view", "view_item_list", "view_item", "view_cart")
 
 _STEPS_SETUP = """
 CREATE TEMP TABLE d_groups ON COMMIT DROP AS SELECT session_group FROM etl_pending_groups;
-CREATE TEMP TABLE d_hours ON COMMIT DROP AS SELECT activity_hour FROM etl_pending_hours;
 -- Counted now, so that a run touching a few thousand groups looks their events up by index.
-ANALYZE d_groups, d_hours;
+ANALYZE d_groups;
 CREATE TEMP TABLE d_old_sessions ON COMMIT DROP AS
   SELECT session_key, session_date, person_key, derive_signature FROM clickstream_sessions WHERE false;
 CREATE TEMP TABLE d_new_sessions ON COMMIT DROP AS
   SELECT session_key, session_date, person_key, derive_signature FROM clickstream_sessions WHERE false;
 """
 
-# Events of the touched groups with their session. Without a client session id a run of
-# activity ends after 30 minutes of silence; any run is cut every 24 h from its first event.
-_ASSIGN = f"""
-CREATE TEMP TABLE d_events ON COMMIT DROP AS
+# Events of the touched groups, each with its place in its session. Without a client session
+# id a run of activity ends after 30 minutes of silence; any run is cut every 24 h from its
+# first event. Every step is a running window over one order (group, time, id), so the events
+# are sorted once: a segment (session) starts where a run starts or the 24 h count moves on,
+# and is named by the row number it starts at.
+_SEGMENTS = f"""
 WITH ev AS (
-  -- Only the columns sessions are built from: this table holds every touched event.
+  -- Only the columns sessions are built from.
   SELECT e.session_group, e.event_timestamp, e.event_id, e.session_id, e.client_id, e.user_id, e.login_state,
     e.event_type, e.page_path, e.channel, e.referrer_host, e.utm_source, e.utm_medium, e.utm_campaign,
     e.device_type, e.browser_family, e.os_family, e.is_bot, e.product_category, e.value,
-    lag(e.event_timestamp) OVER (PARTITION BY e.session_group ORDER BY e.event_timestamp, e.event_id) AS prev_ts
+    lag(e.event_timestamp) OVER w AS prev_ts, row_number() OVER w AS rn
   FROM clickstream_events e JOIN d_groups g USING (session_group)
+  WINDOW w AS (PARTITION BY e.session_group ORDER BY e.event_timestamp, e.event_id)
 ), runs AS (
-  SELECT ev.*, count(*) FILTER (
-           WHERE prev_ts IS NULL
-              OR (left(session_group, 2) <> 's:' AND event_timestamp - prev_ts > interval '{INACTIVITY}'))
-         OVER (PARTITION BY session_group ORDER BY event_timestamp, event_id) AS run_no
-  FROM ev
-), cut AS (
-  SELECT runs.*, floor(extract(epoch FROM event_timestamp - min(event_timestamp)
-                                 OVER (PARTITION BY session_group, run_no)) / {SESSION_CAP_SECONDS})::int AS cap_no
+  SELECT ev.*, max(CASE WHEN new_run THEN event_timestamp END) OVER w AS run_start
+  FROM (SELECT ev.*, prev_ts IS NULL OR (left(session_group, 2) <> 's:'
+                                         AND event_timestamp - prev_ts > interval '{INACTIVITY}') AS new_run
+        FROM ev) ev
+  WINDOW w AS (PARTITION BY session_group ORDER BY event_timestamp, event_id)
+), capped AS (
+  SELECT runs.*,
+    floor(extract(epoch FROM event_timestamp - run_start) / {SESSION_CAP_SECONDS})::int AS cap_no,
+    new_run OR floor(extract(epoch FROM event_timestamp - run_start) / {SESSION_CAP_SECONDS})
+               <> floor(extract(epoch FROM prev_ts - run_start) / {SESSION_CAP_SECONDS}) AS new_segment
   FROM runs
-), keyed AS (
-  SELECT cut.*, first_value(event_id) OVER (PARTITION BY session_group, run_no, cap_no
-                                            ORDER BY event_timestamp, event_id) AS first_event_id
-  FROM cut
+), segments AS (
+  SELECT capped.*, max(CASE WHEN new_segment THEN rn END) OVER w AS segment_rn,
+         lead(new_segment, 1, true) OVER w AS is_last
+  FROM capped WINDOW w AS (PARTITION BY session_group ORDER BY event_timestamp, event_id)
 )
-SELECT keyed.*,
-  CASE WHEN left(session_group, 2) = 's:'
-       THEN CASE WHEN cap_no = 0 THEN session_id ELSE session_id || '#' || cap_no END
-       ELSE left(session_group, 2) || md5(session_group || '|' || first_event_id::text) END AS session_key,
-  row_number() OVER (PARTITION BY session_group, run_no, cap_no ORDER BY event_timestamp, event_id) AS pos,
-  -- Position from the end without a second, descending sort.
-  count(*) OVER (PARTITION BY session_group, run_no, cap_no) + 1
-    - row_number() OVER (PARTITION BY session_group, run_no, cap_no ORDER BY event_timestamp, event_id) AS pos_desc
-FROM keyed
+SELECT segments.*, rn - segment_rn + 1 AS pos FROM segments
 """
 
 _FUNNEL_CASE = " ".join(
@@ -83,8 +92,12 @@ INSERT INTO d_old_sessions SELECT * FROM old
 
 _REPLACE_SESSIONS = f"""
 WITH agg AS (
-  SELECT session_key,
-    max(session_group) AS session_group,
+  SELECT
+    CASE WHEN left(session_group, 2) = 's:'
+         THEN CASE WHEN max(cap_no) = 0 THEN max(session_id) ELSE max(session_id) || '#' || max(cap_no) END
+         ELSE left(session_group, 2) || md5(session_group || '|' || max(event_id::text) FILTER (WHERE pos = 1))
+    END AS session_key,
+    session_group,
     max(session_id) AS session_id,
     max(client_id) FILTER (WHERE pos = 1) AS first_client_id,
     max(client_id) AS any_client_id,
@@ -96,7 +109,7 @@ WITH agg AS (
     count(*) AS event_count,
     count(*) FILTER (WHERE event_type IN ({_PAGE_EVENTS_SQL})) AS page_view_count,
     max(page_path) FILTER (WHERE pos = 1) AS landing_page,
-    max(page_path) FILTER (WHERE pos_desc = 1) AS exit_page,
+    max(page_path) FILTER (WHERE is_last) AS exit_page,
     max(channel) FILTER (WHERE pos = 1) AS channel,
     max(referrer_host) FILTER (WHERE pos = 1) AS referrer_host,
     max(utm_source) FILTER (WHERE pos = 1) AS utm_source,
@@ -112,7 +125,7 @@ WITH agg AS (
     count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
     coalesce(sum(value) FILTER (WHERE event_type = 'purchase'), 0) AS revenue,
     sum(hashtext(event_id::text || '@' || event_timestamp::text || '@' || coalesce(page_path, ''))) AS events_sig
-  FROM d_events GROUP BY session_key
+  FROM ({_SEGMENTS}) events GROUP BY session_group, segment_rn
 ), new AS (
   INSERT INTO clickstream_sessions
   SELECT a.session_key, a.session_group, a.session_id, coalesce(a.first_client_id, a.any_client_id),
@@ -241,17 +254,21 @@ WHERE (r.cohort_week, r.channel, r.device_type, r.is_bot)
   AND r.cohort_size IS DISTINCT FROM z.cohort_size;
 """
 
-_DAYS = """
--- Days whose sessions really changed for the daily aggregates: a session re-derived only
--- because stitching gave it a user keeps its signature and leaves its day alone.
-CREATE TEMP TABLE d_session_days ON COMMIT DROP AS
+# Days whose sessions really changed, for the day-level aggregates: a session re-derived only
+# because stitching gave it a user keeps its signature and leaves its day alone.
+_SESSION_DAYS = """
 WITH old AS (SELECT session_key, session_date, derive_signature FROM d_old_sessions),
      new AS (SELECT session_key, session_date, derive_signature FROM d_new_sessions)
+INSERT INTO etl_pending_session_days
 SELECT session_date FROM (SELECT * FROM old EXCEPT SELECT * FROM new) gone
 UNION
-SELECT session_date FROM (SELECT * FROM new EXCEPT SELECT * FROM old) came;
-CREATE TEMP TABLE d_event_days ON COMMIT DROP AS
-  SELECT DISTINCT (activity_hour AT TIME ZONE 'UTC')::date AS activity_date FROM d_hours;
+SELECT session_date FROM (SELECT * FROM new EXCEPT SELECT * FROM old) came
+ON CONFLICT DO NOTHING
+"""
+
+_DAYS = """
+CREATE TEMP TABLE d_session_days ON COMMIT DROP AS
+  SELECT session_date FROM etl_pending_session_days WHERE session_date = ANY(CAST(:days AS date[]));
 -- The sessions of those days, counted: for a new day the planner's estimate is the average
 -- day's, and it would hash the whole events table to join a few thousand sessions.
 CREATE TEMP TABLE d_day_sessions ON COMMIT DROP AS
@@ -260,7 +277,7 @@ CREATE TEMP TABLE d_day_sessions ON COMMIT DROP AS
   FROM clickstream_sessions WHERE session_date IN (SELECT session_date FROM d_session_days);
 -- Temporary tables are never auto-analyzed: without row counts the planner guesses large
 -- and scans whole tables instead of the few touched days.
-ANALYZE d_session_days, d_event_days, d_day_sessions;
+ANALYZE d_session_days, d_day_sessions;
 """
 
 _FUNNEL = """
@@ -281,6 +298,9 @@ INSERT INTO agg_daily_entry_exit_pages
 SELECT * FROM dw_entry_exit_page_rows(ARRAY(SELECT session_date FROM d_session_days));
 """
 
+# Page steps are page events with the repeats of a page (reloads) dropped. Each session's
+# transitions are counted first, so that the day's rows are two hash aggregates rather than
+# a sort for count(DISTINCT session): a transition row's sessions is its number of sessions.
 _TRANSITIONS = """
 DELETE FROM agg_page_transitions WHERE session_date IN (SELECT session_date FROM d_session_days);
 INSERT INTO agg_page_transitions
@@ -293,22 +313,31 @@ WITH pages AS (
    AND e.event_timestamp BETWEEN s.session_start AND s.session_end
   WHERE e.page_path IS NOT NULL
 ), steps AS (
-  SELECT * FROM pages WHERE prev_path IS DISTINCT FROM page_path
-), pairs AS (
+  SELECT session_key, session_date, device_type, channel, login_state, is_bot, page_path,
+    lag(page_path) OVER w AS from_page,
+    lead(page_path) OVER w IS NULL AS is_last
+  FROM pages WHERE prev_path IS DISTINCT FROM page_path
+  WINDOW w AS (PARTITION BY session_key ORDER BY event_timestamp, event_id)
+), session_pairs AS (
   SELECT session_key, session_date, device_type, channel, login_state, is_bot,
-    coalesce(lag(page_path) OVER w, '(entrance)') AS from_page, page_path AS to_page
-  FROM steps WINDOW w AS (PARTITION BY session_key ORDER BY event_timestamp, event_id)
+         coalesce(from_page, '(entrance)') AS from_page, page_path AS to_page, count(*) AS transitions
+  FROM steps GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
   UNION ALL
-  (SELECT DISTINCT ON (session_key) session_key, session_date, device_type, channel, login_state, is_bot,
-     page_path, '(exit)'
-   FROM steps ORDER BY session_key, event_timestamp DESC, event_id DESC)
+  SELECT session_key, session_date, device_type, channel, login_state, is_bot, page_path, '(exit)', 1
+  FROM steps WHERE is_last
 )
-SELECT session_date, from_page, to_page, device_type, channel, login_state, is_bot,
-  count(*), count(DISTINCT session_key)
-FROM pairs GROUP BY 1, 2, 3, 4, 5, 6, 7;
+SELECT session_date, from_page, to_page, device_type, channel, login_state, is_bot, sum(transitions), count(*)
+FROM session_pairs GROUP BY 1, 2, 3, 4, 5, 6, 7;
 DELETE FROM agg_daily_page_transitions_rollup WHERE session_date IN (SELECT session_date FROM d_session_days);
 INSERT INTO agg_daily_page_transitions_rollup
 SELECT * FROM dw_page_transition_rollup_rows(ARRAY(SELECT session_date FROM d_session_days));
+"""
+
+_ACTIVITY_SETUP = """
+CREATE TEMP TABLE d_hours ON COMMIT DROP AS SELECT activity_hour FROM etl_pending_hours;
+CREATE TEMP TABLE d_event_days ON COMMIT DROP AS
+  SELECT DISTINCT (activity_hour AT TIME ZONE 'UTC')::date AS activity_date FROM d_hours;
+ANALYZE d_hours, d_event_days;
 """
 
 _HOURLY = """
@@ -343,10 +372,10 @@ WHERE e.product_id IS NOT NULL
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 """
 
-_CLEAR = """
-DELETE FROM etl_pending_groups p USING d_groups g WHERE p.session_group = g.session_group;
-DELETE FROM etl_pending_hours p USING d_hours h WHERE p.activity_hour = h.activity_hour;
-"""
+_CLEAR_GROUPS = "DELETE FROM etl_pending_groups p USING d_groups g WHERE p.session_group = g.session_group"
+_CLEAR_HOURS = "DELETE FROM etl_pending_hours p USING d_hours h WHERE p.activity_hour = h.activity_hour"
+_CLEAR_DAYS = ("DELETE FROM etl_pending_session_days p USING d_session_days d"
+               " WHERE p.session_date = d.session_date")
 
 
 @dataclass(slots=True)
@@ -354,45 +383,132 @@ class DeriveResult:
     groups: int = 0
     sessions_touched: int = 0
     hours: int = 0
+    days: int = 0
 
 
-def derive(connection: Any, run_id: int, fault: Any = None) -> DeriveResult:
-    """Recompute sessions, visitors and aggregates for the pending work, in one transaction."""
+def derive(connection: Any, run_id: int, fault: Any = None,
+           helper: Callable[[], Any] | None = None) -> DeriveResult:
+    """Recompute sessions, visitors and aggregates for the pending work.
+
+    ``helper`` opens a second connection; given one, the activity aggregates run on it while
+    this connection derives sessions, and the day-level aggregates are split between the two.
+    """
     result = DeriveResult()
+    second = helper() if helper is not None else None
+    if second is None:
+        derive_sessions(connection, run_id, result, fault)
+        if fault is not None:
+            fault("derive", "days")
+        derive_activity(connection, result)
+        result.days = derive_days(connection, pending_days(connection))
+        return result
+    try:
+        second.run("SET jit = off")
+        with ThreadPoolExecutor(1, thread_name_prefix="etl-derive") as pool:
+            activity = pool.submit(derive_activity, second, result)
+            try:
+                derive_sessions(connection, run_id, result, fault)
+                if fault is not None:
+                    fault("derive", "days")
+            finally:
+                activity.result()
+            ours, theirs = split_days(connection, pending_days(connection))
+            other = pool.submit(derive_days, second, theirs)
+            try:
+                result.days = derive_days(connection, ours)
+            finally:
+                result.days += other.result()
+    finally:
+        with contextlib.suppress(Exception):
+            second.close()
+    return result
+
+
+def derive_sessions(connection: Any, run_id: int, result: DeriveResult, fault: Any = None) -> None:
+    """Sessions, visitors and retention of the pending session groups, in one transaction."""
+    with _transaction(connection):
+        connection.run(_STEPS_SETUP)
+        result.groups = connection.run("SELECT count(*) FROM d_groups")[0][0]
+        if not result.groups:
+            return
+        connection.run(_DELETE_SESSIONS)
+        connection.run(_REPLACE_SESSIONS, run_id=run_id)
+        result.sessions_touched = connection.run(
+            "SELECT count(*) FROM (SELECT session_key FROM d_old_sessions"
+            " UNION SELECT session_key FROM d_new_sessions) t")[0][0]
+        if fault is not None:
+            fault("derive", "sessions")
+        _run_statements(connection, _VISITORS, run_id=run_id)
+        connection.run(_RETENTION)
+        connection.run(_SESSION_DAYS)
+        connection.run(_CLEAR_GROUPS)
+
+
+def derive_activity(connection: Any, result: DeriveResult) -> None:
+    """Hourly activity and daily product engagement of the pending hours, in one transaction."""
+    with _transaction(connection):
+        connection.run(_ACTIVITY_SETUP)
+        result.hours = connection.run("SELECT count(*) FROM d_hours")[0][0]
+        if result.hours:
+            connection.run(_HOURLY)
+            connection.run(_PRODUCTS)
+            connection.run(_CLEAR_HOURS)
+
+
+def pending_days(connection: Any) -> list[Any]:
+    return [row[0] for row in connection.run("SELECT session_date FROM etl_pending_session_days ORDER BY 1")]
+
+
+def split_days(connection: Any, days: list[Any]) -> tuple[list[Any], list[Any]]:
+    """Two sets of days with about the same number of sessions each."""
+    if len(days) < 2:
+        return days, []
+    sizes = dict(connection.run(
+        "SELECT session_date, count(*) FROM clickstream_sessions WHERE session_date = ANY(CAST(:days AS date[]))"
+        " GROUP BY 1", days=days))
+    halves: tuple[list[Any], list[Any]] = ([], [])
+    totals = [0, 0]
+    for day in sorted(days, key=lambda d: -sizes.get(d, 0)):
+        lighter = 0 if totals[0] <= totals[1] else 1
+        halves[lighter].append(day)
+        totals[lighter] += sizes.get(day, 0)
+    return halves
+
+
+def derive_days(connection: Any, days: list[Any]) -> int:
+    """Funnel, landing and exit pages and page transitions of ``days``, in one transaction."""
+    if not days:
+        return 0
+    with _transaction(connection):
+        _run_statements(connection, _DAYS, days=days)
+        connection.run(_FUNNEL)
+        connection.run(_ENTRY_EXIT)
+        connection.run(_TRANSITIONS)
+        connection.run(_CLEAR_DAYS)
+    return len(days)
+
+
+def _run_statements(connection: Any, script: str, **params: Any) -> None:
+    """A script whose statements take parameters: one at a time (a parameterized statement
+    cannot hold several)."""
+    for statement in script.split(";\n"):
+        if statement.strip():
+            connection.run(statement, **{k: v for k, v in params.items() if f":{k}" in statement})
+
+
+@contextlib.contextmanager
+def _transaction(connection: Any):
     connection.run("START TRANSACTION")
     try:
         # Window functions and hash aggregates over the touched events: keep them in memory.
         connection.run("SET LOCAL work_mem = '256MB'")
         # Statements over a few touched days: JIT compilation costs more than it saves.
         connection.run("SET LOCAL jit = off")
-        connection.run(_STEPS_SETUP)
-        result.groups = connection.run("SELECT count(*) FROM d_groups")[0][0]
-        result.hours = connection.run("SELECT count(*) FROM d_hours")[0][0]
-        if result.groups or result.hours:
-            connection.run(_ASSIGN)
-            connection.run(_DELETE_SESSIONS)
-            connection.run(_REPLACE_SESSIONS, run_id=run_id)
-            result.sessions_touched = connection.run(
-                "SELECT count(*) FROM (SELECT session_key FROM d_old_sessions"
-                " UNION SELECT session_key FROM d_new_sessions) t")[0][0]
-            if fault is not None:
-                fault("derive", "sessions")
-            for statement in _VISITORS.split(";\n"):
-                if statement.strip():
-                    connection.run(statement, **({"run_id": run_id} if ":run_id" in statement else {}))
-            connection.run(_RETENTION)
-            connection.run(_DAYS)
-            connection.run(_FUNNEL)
-            connection.run(_ENTRY_EXIT)
-            connection.run(_TRANSITIONS)
-            connection.run(_HOURLY)
-            connection.run(_PRODUCTS)
-            connection.run(_CLEAR)
+        yield
         connection.run("COMMIT")
     except BaseException:
         _rollback(connection)
         raise
-    return result
 
 
 def _rollback(connection: Any) -> None:

@@ -114,8 +114,13 @@ def _fetch(s3: Any, bucket: str, info: ObjectInfo) -> bytes | Exception:
 
 
 def run(settings: Settings, request: RunRequest, s3: Any = None, fault: Fault | None = None,
-        progress: Progress | None = None, connection: Any = None) -> RunSummary:
-    """Carry out one run; raises WarehouseUnreachable / SourceUnreachable with nothing marked done."""
+        progress: Progress | None = None, connection: Any = None,
+        connect: Callable[[], Any] | None = None) -> RunSummary:
+    """Carry out one run; raises WarehouseUnreachable / SourceUnreachable with nothing marked done.
+
+    ``connect`` opens further connections (the derive phase's second one); by default
+    ``settings.target.connect``.
+    """
     started = time.monotonic()
     summary = RunSummary(trigger=request.trigger, window_start=request.since.isoformat(),
                          window_end=request.until.isoformat(), prefix=request.prefix, reprocess=request.reprocess)
@@ -128,7 +133,8 @@ def run(settings: Settings, request: RunRequest, s3: Any = None, fault: Fault | 
             summary.message = "another ETL run holds the warehouse lock; this run did nothing"
             return summary
         try:
-            _run_locked(connection, settings, request, summary, s3, fault, progress, started)
+            _run_locked(connection, connect or settings.target.connect, settings, request, summary, s3, fault,
+                        progress, started)
         finally:
             _quietly(connection, "SELECT pg_advisory_unlock(:k)", k=LOCK_KEY)
     finally:
@@ -137,8 +143,9 @@ def run(settings: Settings, request: RunRequest, s3: Any = None, fault: Fault | 
     return summary
 
 
-def _run_locked(connection: Any, settings: Settings, request: RunRequest, summary: RunSummary, s3: Any,
-                fault: Fault | None, progress: Progress | None, started: float) -> None:
+def _run_locked(connection: Any, connect: Callable[[], Any], settings: Settings, request: RunRequest,
+                summary: RunSummary, s3: Any, fault: Fault | None, progress: Progress | None,
+                started: float) -> None:
     # The planner's estimates for staging and derive tables run large, which turns on JIT
     # compilation that costs up to a second a statement and does not pay back: measured, it
     # adds ~10% to the derive phase of a 200,000-event run and saves nothing at 1,000,000.
@@ -172,7 +179,9 @@ def _run_locked(connection: Any, settings: Settings, request: RunRequest, summar
             return
         _load_all(connection, settings, run_id, todo, summary, s3, fault, progress)
         t0 = time.monotonic()
-        derived = derive(connection, run_id, fault)
+        groups = connection.run("SELECT count(*) FROM etl_pending_groups")[0][0]
+        derived = derive(connection, run_id, fault,
+                         helper=connect if groups >= max(settings.derive_parallel_min_groups, 1) else None)
         _add_phase(summary, "derive", t0)
         summary.sessions_touched = derived.sessions_touched
         summary.status = "succeeded"

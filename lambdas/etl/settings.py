@@ -30,6 +30,9 @@ class Settings:
     # the workers (~0.3 s) costs more than it saves.
     parse_workers: int = field(default_factory=lambda: default_parse_workers())
     parse_pool_min_bytes: int = 16_000_000
+    # From this many pending session groups the derive phase uses a second connection (a second
+    # PostgreSQL backend, so a second core); below it the connection costs more than it saves.
+    derive_parallel_min_groups: int = 20_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +73,7 @@ class Settings:
             batch_objects=env_int(env, "ETL_BATCH_OBJECTS", 500, 1, 100_000),
             batch_bytes=env_int(env, "ETL_BATCH_BYTES", 20_000_000, 1_000, 1_000_000_000),
             parse_workers=env_int(env, "ETL_PARSE_WORKERS", default_parse_workers(), 0, 64),
+            derive_parallel_min_groups=env_int(env, "ETL_DERIVE_PARALLEL_MIN_GROUPS", 20_000, 0, 1_000_000_000),
         )
 
 

@@ -43,16 +43,20 @@ def fresh_bucket(s3) -> str:
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(deliveries=event_streams(), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=4),
-       order=st.randoms(use_true_random=False), cuts=st.lists(st.integers(0, 40), max_size=5))
-def test_any_split_and_order_gives_identical_tables(raw_s3, new_warehouse, deliveries, sizes, order, cuts):
+       order=st.randoms(use_true_random=False), cuts=st.lists(st.integers(0, 40), max_size=5),
+       two_connections=st.booleans())
+def test_any_split_and_order_gives_identical_tables(raw_s3, new_warehouse, deliveries, sizes, order, cuts,
+                                                    two_connections):
     objects = as_objects(deliveries, sizes)
     at_once = replace(new_warehouse(), bucket=fresh_bucket(raw_s3))
     for key, body in objects:
         raw_s3.put_object(Bucket=at_once.bucket, Key=key, Body=body)
     run(at_once, WINDOW, s3=raw_s3)
 
-    # The same objects arrive shuffled, a few at a time, each arrival followed by a run.
-    spread = replace(new_warehouse(), bucket=fresh_bucket(raw_s3))
+    # The same objects arrive shuffled, a few at a time, each arrival followed by a run; the
+    # derive phase on one connection or split over two.
+    spread = replace(new_warehouse(), bucket=fresh_bucket(raw_s3),
+                     derive_parallel_min_groups=0 if two_connections else 10**9)
     bucket = spread.bucket
     shuffled = list(objects)
     order.shuffle(shuffled)

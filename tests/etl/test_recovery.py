@@ -58,9 +58,12 @@ def reference(raw_s3, new_warehouse):
         return snapshot(conn)
 
 
-@pytest.mark.parametrize("where", ["between objects", "inside an object", "in derive", "after the last batch"])
-def test_crash_then_rerun_loses_and_doubles_nothing(raw_s3, new_warehouse, reference, where):
-    settings = replace(new_warehouse(), batch_objects=1)
+@pytest.mark.parametrize("connections", [1, 2])
+@pytest.mark.parametrize("where", ["between objects", "inside an object", "in derive", "between derive steps",
+                                   "after the last batch"])
+def test_crash_then_rerun_loses_and_doubles_nothing(raw_s3, new_warehouse, reference, where, connections):
+    settings = replace(new_warehouse(), batch_objects=1,
+                       derive_parallel_min_groups=0 if connections == 2 else 10**9)
     seen = {"batch": 0, "line": 0}
 
     def fault(phase, detail):
@@ -70,6 +73,8 @@ def test_crash_then_rerun_loses_and_doubles_nothing(raw_s3, new_warehouse, refer
         if where == "inside an object" and phase == "line" and seen["line"] == 12:
             raise Crash(where)
         if where == "in derive" and phase == "derive":
+            raise Crash(where)
+        if where == "between derive steps" and phase == "derive" and detail == "days":
             raise Crash(where)
         if where == "after the last batch" and phase == "batch" and seen["batch"] == 6:
             raise Crash(where)

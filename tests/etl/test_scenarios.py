@@ -107,6 +107,28 @@ def test_story_sessions_funnel_identity(raw_s3, warehouse):
         assert conn.run("SELECT client_id, user_id FROM clickstream_identity_map") == [["c1", "u1"]]
 
 
+def test_sessions_are_cut_every_24_hours_of_a_run(raw_s3, warehouse):
+    m = MONDAY
+    # A client session id kept for two days: cut at 24 h and 48 h from its first event.
+    kept = [ev("page_view", m + timedelta(hours=h), "/", clientId="c5", sessionId="s5") for h in (0, 10, 20, 25, 49)]
+    # No session id and never 30 minutes idle for 25 h: one run, cut at 24 h; after an hour's
+    # silence a new run starts its own 24 h.
+    busy = [ev("page_view", m + timedelta(minutes=20 * n), "/", clientId="c6") for n in range(76)]
+    busy.append(ev("page_view", m + timedelta(hours=26), "/", clientId="c6"))
+    received = m + timedelta(hours=49, minutes=1)
+    put_records(raw_s3, BUCKET, sent(kept + busy, received), received)
+    assert run(warehouse, WINDOW, s3=raw_s3).status == "succeeded"
+    with connected(warehouse) as conn:
+        rows = conn.run("SELECT session_key, event_count, session_start, duration_s FROM clickstream_sessions"
+                        " ORDER BY client_id, session_start")
+    assert [r[:3] for r in rows[:3]] == [["s5", 3, m], ["s5#1", 1, m + timedelta(hours=25)],
+                                         ["s5#2", 1, m + timedelta(hours=49)]]
+    c6 = rows[3:]
+    assert [(r[1], r[2], r[3]) for r in c6] == [(72, m, 23 * 3600 + 40 * 60), (4, m + timedelta(hours=24), 3600),
+                                                (1, m + timedelta(hours=26), 0)]
+    assert all(r[0].startswith("c:") for r in c6) and len({r[0] for r in c6}) == 3
+
+
 def test_story_aggregates(raw_s3, warehouse):
     load_story(raw_s3, warehouse)
     with connected(warehouse) as conn:
