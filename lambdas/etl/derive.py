@@ -60,17 +60,19 @@ WITH ev AS (
   FROM (SELECT ev.*, prev_ts IS NULL OR (left(session_group, 2) <> 's:'
                                          AND event_timestamp - prev_ts > interval '{INACTIVITY}') AS new_run
         FROM ev) ev
-  WINDOW w AS (PARTITION BY session_group ORDER BY event_timestamp, event_id)
+  -- Running values over unique (time, id): a ROWS frame, which need not look for peers.
+  WINDOW w AS (PARTITION BY session_group ORDER BY event_timestamp, event_id ROWS UNBOUNDED PRECEDING)
 ), capped AS (
   SELECT runs.*,
-    floor(extract(epoch FROM event_timestamp - run_start) / {SESSION_CAP_SECONDS})::int AS cap_no,
-    new_run OR floor(extract(epoch FROM event_timestamp - run_start) / {SESSION_CAP_SECONDS})
-               <> floor(extract(epoch FROM prev_ts - run_start) / {SESSION_CAP_SECONDS}) AS new_segment
+    -- date_part, not extract: double precision rather than numeric arithmetic, per event
+    floor(date_part('epoch', event_timestamp - run_start) / {SESSION_CAP_SECONDS})::int AS cap_no,
+    new_run OR floor(date_part('epoch', event_timestamp - run_start) / {SESSION_CAP_SECONDS})
+               <> floor(date_part('epoch', prev_ts - run_start) / {SESSION_CAP_SECONDS}) AS new_segment
   FROM runs
 ), segments AS (
   SELECT capped.*, max(CASE WHEN new_segment THEN rn END) OVER w AS segment_rn,
          lead(new_segment, 1, true) OVER w AS is_last
-  FROM capped WINDOW w AS (PARTITION BY session_group ORDER BY event_timestamp, event_id)
+  FROM capped WINDOW w AS (PARTITION BY session_group ORDER BY event_timestamp, event_id ROWS UNBOUNDED PRECEDING)
 )
 SELECT segments.*, rn - segment_rn + 1 AS pos FROM segments
 """
