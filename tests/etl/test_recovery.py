@@ -169,3 +169,10 @@ def test_verify_full_refuses_a_server_without_tls(raw_s3, warehouse):
 
 def test_plain_target_class_defaults_to_verify_full():
     assert PgTarget("h", 5432, "d", "u", "p").sslmode == "verify-full"
+
+
+def test_connections_send_small_messages_at_once(warehouse):
+    # With Nagle's algorithm on (pg8000's default), each small COPY of a batch waited ~40 ms
+    # for the server's delayed ACK.
+    with connected(warehouse) as conn:
+        assert conn._usock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
