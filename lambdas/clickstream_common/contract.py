@@ -323,6 +323,8 @@ def _validate_reference(normalized: dict[str, Any]) -> dict[str, Any]:
 def is_uuid(value: Any) -> bool:
     if not isinstance(value, str) or len(value) != 36:
         return False
+    if _CANONICAL_UUID(value):  # what the ingest writes: no need to parse it
+        return True
     try:
         uuid.UUID(value)
     except ValueError:
@@ -360,6 +362,15 @@ def event_id_for(event: dict[str, Any]) -> str:
 
 def parse_timestamp(value: Any) -> datetime | None:
     """RFC 3339 string or epoch milliseconds -> aware UTC datetime; None when absent or unreadable."""
+    if type(value) is str:
+        # The usual case, a UTC timestamp as the tracker writes it, needs nothing but parsing
+        # (fromisoformat reads "Z" from Python 3.11); anything else takes the full path below.
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is UTC:
+            return parsed
     if value is None or isinstance(value, bool):
         return None
     try:

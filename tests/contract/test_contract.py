@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from clickstream_common import contract
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
 from tests.support.events import ga4_purchase, seed_event, snake_event, tracker_event
@@ -115,3 +118,48 @@ def test_schema_file_is_the_only_copy_of_the_alias_map():
     for alias in contract.event_aliases():
         assert f'"{alias}"' not in source
     assert json.loads(contract.SCHEMA_PATH.read_text())["x-event-aliases"] == contract.event_aliases()
+
+
+def _reference_timestamp(value):
+    """parse_timestamp before its fast path: every string goes through strip, Z and astimezone."""
+    from datetime import UTC, datetime
+
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+        text = str(value).strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        parsed = datetime.fromisoformat(text)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@settings(max_examples=400, deadline=None)
+@given(moment=st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1)),
+       offset_minutes=st.integers(-14 * 60, 14 * 60),
+       spelling=st.sampled_from(["offset", "Z", "z", "naive", "padded", "space", "date"]))
+def test_parse_timestamp_fast_path_agrees_with_the_full_one(moment, offset_minutes, spelling):
+    aware = moment.replace(tzinfo=timezone(timedelta(minutes=offset_minutes)))
+    text = {"offset": aware.isoformat(), "Z": moment.isoformat() + "Z", "z": moment.isoformat() + "z",
+            "naive": moment.isoformat(), "padded": f" {aware.isoformat()} ", "space": aware.isoformat(" "),
+            "date": moment.date().isoformat()}[spelling]
+    parsed = contract.parse_timestamp(text)
+    assert parsed == _reference_timestamp(text)
+    assert parsed is None or parsed.utcoffset() == timedelta(0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.uuids().map(str), spelling=st.sampled_from(["canonical", "upper", "braces", "shifted", "bad"]))
+def test_is_uuid_agrees_with_uuid_parsing(value, spelling):
+    text = {"canonical": value, "upper": value.upper(), "braces": "{" + value.replace("-", "")[:34] + "}",
+            "shifted": value.replace("-", "")[:4] + "-" + value.replace("-", "")[4:] + "---",
+            "bad": value[:35] + "g"}[spelling]
+    try:
+        expected = len(text) == 36 and bool(uuid.UUID(text))
+    except ValueError:
+        expected = False
+    assert contract.is_uuid(text) is expected
