@@ -13,15 +13,17 @@ interrupted derive is simply finished by the next run:
   alone;
 - days (``etl_pending_session_days``): funnel, landing and exit pages, page transitions.
 
-PostgreSQL runs each statement on one core. For large runs a second connection takes the
-activity transaction while the first derives sessions, then half of the days.
+PostgreSQL runs each statement on one core. For large runs a second connection computes half
+of the session rows and then the activity step while the first computes the other half and
+applies them; then half of the page transitions. The shares meet in UNLOGGED work tables,
+which the applying transaction empties.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +33,13 @@ INACTIVITY = "30 minutes"
 SESSION_CAP_SECONDS = 86400
 PAGE_EVENTS = ("page_view", "view_item_list", "view_item", "view_cart")
 
-_STEPS_SETUP = """
+_GROUPS_SETUP = """
 CREATE TEMP TABLE d_groups ON COMMIT DROP AS SELECT session_group FROM etl_pending_groups;
 -- Counted now, so that a run touching a few thousand groups looks their events up by index.
 ANALYZE d_groups;
+"""
+
+_STEPS_SETUP = """
 CREATE TEMP TABLE d_old_sessions ON COMMIT DROP AS
   SELECT session_key, session_date, person_key, derive_signature FROM clickstream_sessions WHERE false;
 CREATE TEMP TABLE d_new_sessions ON COMMIT DROP AS
@@ -54,6 +59,7 @@ WITH ev AS (
     e.device_type, e.browser_family, e.os_family, e.is_bot, e.product_category, e.value,
     lag(e.event_timestamp) OVER w AS prev_ts, row_number() OVER w AS rn
   FROM clickstream_events e JOIN d_groups g USING (session_group)
+  WHERE abs(hashtext(g.session_group) % :parts) = :part
   WINDOW w AS (PARTITION BY e.session_group ORDER BY e.event_timestamp, e.event_id)
 ), runs AS (
   SELECT ev.*, max(CASE WHEN new_run THEN event_timestamp END) OVER w AS run_start
@@ -92,8 +98,10 @@ WITH old AS (
 INSERT INTO d_old_sessions SELECT * FROM old
 """
 
-_REPLACE_SESSIONS = f"""
-WITH agg AS (
+# This connection's share (:part of :parts, by session group) of the touched groups' session
+# rows, in the work table.
+_SESSION_ROWS = f"""
+INSERT INTO etl_work_sessions
   SELECT
     CASE WHEN left(session_group, 2) = 's:'
          THEN CASE WHEN max(cap_no) = 0 THEN max(session_id) ELSE max(session_id) || '#' || max(cap_no) END
@@ -128,7 +136,10 @@ WITH agg AS (
     coalesce(sum(value) FILTER (WHERE event_type = 'purchase'), 0) AS revenue,
     sum(hashtext(event_id::text || '@' || event_timestamp::text || '@' || coalesce(page_path, ''))) AS events_sig
   FROM ({_SEGMENTS}) events GROUP BY session_group, segment_rn
-), new AS (
+"""
+
+_REPLACE_SESSIONS = f"""
+WITH new AS (
   INSERT INTO clickstream_sessions
   SELECT a.session_key, a.session_group, a.session_id, coalesce(a.first_client_id, a.any_client_id),
     coalesce(m.user_id, a.first_user_id, a.any_user_id),
@@ -149,7 +160,8 @@ WITH agg AS (
     md5(concat_ws('|', a.session_start, a.session_end, a.event_count, a.page_view_count, a.landing_page,
                   a.exit_page, a.channel, a.device_type, a.login_state, a.is_bot, a.product_category,
                   a.funnel_stage, a.purchases, a.revenue, a.events_sig))
-  FROM agg a LEFT JOIN clickstream_identity_map m ON m.client_id = coalesce(a.first_client_id, a.any_client_id)
+  FROM etl_work_sessions a
+  LEFT JOIN clickstream_identity_map m ON m.client_id = coalesce(a.first_client_id, a.any_client_id)
   RETURNING session_key, session_date, person_key, derive_signature
 )
 INSERT INTO d_new_sessions SELECT * FROM new
@@ -303,9 +315,8 @@ SELECT * FROM dw_entry_exit_page_rows(ARRAY(SELECT session_date FROM d_session_d
 # Page steps are page events with the repeats of a page (reloads) dropped. Each session's
 # transitions are counted first, so that the day's rows are two hash aggregates rather than
 # a sort for count(DISTINCT session): a transition row's sessions is its number of sessions.
-_TRANSITIONS = """
-DELETE FROM agg_page_transitions WHERE session_date IN (SELECT session_date FROM d_session_days);
-INSERT INTO agg_page_transitions
+_TRANSITION_ROWS = """
+INSERT INTO etl_work_transitions
 WITH pages AS (
   SELECT s.session_key, s.session_date, s.device_type, s.channel, s.login_state, s.is_bot,
          e.page_path, e.event_timestamp, e.event_id,
@@ -313,7 +324,7 @@ WITH pages AS (
   FROM d_day_sessions s
   JOIN clickstream_events e ON e.session_group = s.session_group
    AND e.event_timestamp BETWEEN s.session_start AND s.session_end
-  WHERE e.page_path IS NOT NULL
+  WHERE e.page_path IS NOT NULL AND abs(hashtext(s.session_key) % :parts) = :part
 ), steps AS (
   SELECT session_key, session_date, device_type, channel, login_state, is_bot, page_path,
     lag(page_path) OVER w AS from_page,
@@ -329,7 +340,16 @@ WITH pages AS (
   FROM steps WHERE is_last
 )
 SELECT session_date, from_page, to_page, device_type, channel, login_state, is_bot, sum(transitions), count(*)
-FROM session_pairs GROUP BY 1, 2, 3, 4, 5, 6, 7;
+FROM session_pairs GROUP BY 1, 2, 3, 4, 5, 6, 7
+"""
+
+# A session is in one share only, so the shares' session counts add up.
+_TRANSITIONS = """
+DELETE FROM agg_page_transitions WHERE session_date IN (SELECT session_date FROM d_session_days);
+INSERT INTO agg_page_transitions
+SELECT session_date, from_page, to_page, device_type, channel, login_state, is_bot, sum(transitions), sum(sessions)
+FROM etl_work_transitions GROUP BY 1, 2, 3, 4, 5, 6, 7;
+DELETE FROM etl_work_transitions;
 DELETE FROM agg_daily_page_transitions_rollup WHERE session_date IN (SELECT session_date FROM d_session_days);
 INSERT INTO agg_daily_page_transitions_rollup
 SELECT * FROM dw_page_transition_rollup_rows(ARRAY(SELECT session_date FROM d_session_days));
@@ -374,6 +394,7 @@ WHERE e.product_id IS NOT NULL
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 """
 
+_CLEAR_WORK = "DELETE FROM etl_work_sessions; DELETE FROM etl_work_transitions"
 _CLEAR_GROUPS = "DELETE FROM etl_pending_groups p USING d_groups g WHERE p.session_group = g.session_group"
 _CLEAR_HOURS = "DELETE FROM etl_pending_hours p USING d_hours h WHERE p.activity_hour = h.activity_hour"
 _CLEAR_DAYS = ("DELETE FROM etl_pending_session_days p USING d_session_days d"
@@ -392,49 +413,55 @@ def derive(connection: Any, run_id: int, fault: Any = None,
            helper: Callable[[], Any] | None = None) -> DeriveResult:
     """Recompute sessions, visitors and aggregates for the pending work.
 
-    ``helper`` opens a second connection; given one, the activity aggregates run on it while
-    this connection derives sessions, and the day-level aggregates are split between the two.
+    ``helper`` opens a second connection. Given one, it computes half of the session rows
+    (by session group) and then the activity aggregates while this connection computes the
+    other half and applies them; then half of the touched days' page transitions (by session).
     """
     result = DeriveResult()
     second = helper() if helper is not None else None
-    if second is None:
-        derive_sessions(connection, run_id, result, fault)
-        if fault is not None:
-            fault("derive", "days")
-        derive_activity(connection, result)
-        result.days = derive_days(connection, pending_days(connection))
-        return result
     try:
-        second.run("SET jit = off")
+        # Rows an interrupted run may have left; nothing else writes these tables meanwhile.
+        connection.run(_CLEAR_WORK)
+        if second is not None:
+            second.run("SET jit = off")
         with ThreadPoolExecutor(1, thread_name_prefix="etl-derive") as pool:
-            activity = pool.submit(derive_activity, second, result)
-            try:
-                derive_sessions(connection, run_id, result, fault)
-                if fault is not None:
-                    fault("derive", "days")
-            finally:
+            rows = activity = None
+            if second is not None:
+                rows = pool.submit(_session_rows, second, 1, 2)
+                activity = pool.submit(derive_activity, second, result)
+            derive_sessions(connection, run_id, result, fault, rows)
+            if fault is not None:
+                fault("derive", "days")
+            if activity is None:
+                derive_activity(connection, result)
+            else:
                 activity.result()
-            ours, theirs = split_days(connection, pending_days(connection))
-            other = pool.submit(derive_days, second, theirs)
-            try:
-                result.days = derive_days(connection, ours)
-            finally:
-                result.days += other.result()
+            days = pending_days(connection)
+            transitions = pool.submit(_transition_rows, second, days, 1, 2) if second and days else None
+            result.days = derive_days(connection, days, transitions)
     finally:
-        with contextlib.suppress(Exception):
-            second.close()
+        if second is not None:
+            with contextlib.suppress(Exception):
+                second.close()
     return result
 
 
-def derive_sessions(connection: Any, run_id: int, result: DeriveResult, fault: Any = None) -> None:
-    """Sessions, visitors and retention of the pending session groups, in one transaction."""
+def derive_sessions(connection: Any, run_id: int, result: DeriveResult, fault: Any = None,
+                    other_share: Future | None = None) -> None:
+    """Sessions, visitors and retention of the pending session groups, in one transaction;
+    ``other_share`` is the second connection computing half of the session rows."""
     with _transaction(connection):
-        connection.run(_STEPS_SETUP)
+        connection.run(_GROUPS_SETUP)
         result.groups = connection.run("SELECT count(*) FROM d_groups")[0][0]
+        connection.run(_SESSION_ROWS, parts=2 if other_share else 1, part=0)
+        if other_share is not None:
+            other_share.result()
         if not result.groups:
             return
+        connection.run(_STEPS_SETUP)
         connection.run(_DELETE_SESSIONS)
         connection.run(_REPLACE_SESSIONS, run_id=run_id)
+        connection.run("DELETE FROM etl_work_sessions")
         result.sessions_touched = connection.run(
             "SELECT count(*) FROM (SELECT session_key FROM d_old_sessions"
             " UNION SELECT session_key FROM d_new_sessions) t")[0][0]
@@ -444,6 +471,13 @@ def derive_sessions(connection: Any, run_id: int, result: DeriveResult, fault: A
         connection.run(_RETENTION)
         connection.run(_SESSION_DAYS)
         connection.run(_CLEAR_GROUPS)
+
+
+def _session_rows(connection: Any, part: int, parts: int) -> None:
+    """One share of the pending groups' session rows, committed to the work table."""
+    with _transaction(connection):
+        connection.run(_GROUPS_SETUP)
+        connection.run(_SESSION_ROWS, parts=parts, part=part)
 
 
 def derive_activity(connection: Any, result: DeriveResult) -> None:
@@ -461,33 +495,28 @@ def pending_days(connection: Any) -> list[Any]:
     return [row[0] for row in connection.run("SELECT session_date FROM etl_pending_session_days ORDER BY 1")]
 
 
-def split_days(connection: Any, days: list[Any]) -> tuple[list[Any], list[Any]]:
-    """Two sets of days with about the same number of sessions each."""
-    if len(days) < 2:
-        return days, []
-    sizes = dict(connection.run(
-        "SELECT session_date, count(*) FROM clickstream_sessions WHERE session_date = ANY(CAST(:days AS date[]))"
-        " GROUP BY 1", days=days))
-    halves: tuple[list[Any], list[Any]] = ([], [])
-    totals = [0, 0]
-    for day in sorted(days, key=lambda d: -sizes.get(d, 0)):
-        lighter = 0 if totals[0] <= totals[1] else 1
-        halves[lighter].append(day)
-        totals[lighter] += sizes.get(day, 0)
-    return halves
-
-
-def derive_days(connection: Any, days: list[Any]) -> int:
-    """Funnel, landing and exit pages and page transitions of ``days``, in one transaction."""
+def derive_days(connection: Any, days: list[Any], other_share: Future | None = None) -> int:
+    """Funnel, landing and exit pages and page transitions of ``days``, in one transaction;
+    ``other_share`` is the second connection computing half of the sessions' transitions."""
     if not days:
         return 0
     with _transaction(connection):
         _run_statements(connection, _DAYS, days=days)
+        connection.run(_TRANSITION_ROWS, parts=2 if other_share else 1, part=0)
+        if other_share is not None:
+            other_share.result()
         connection.run(_FUNNEL)
         connection.run(_ENTRY_EXIT)
-        connection.run(_TRANSITIONS)
+        _run_statements(connection, _TRANSITIONS)
         connection.run(_CLEAR_DAYS)
     return len(days)
+
+
+def _transition_rows(connection: Any, days: list[Any], part: int, parts: int) -> None:
+    """One share of the days' page transitions (by session), committed to the work table."""
+    with _transaction(connection):
+        _run_statements(connection, _DAYS, days=days)
+        connection.run(_TRANSITION_ROWS, parts=parts, part=part)
 
 
 def _run_statements(connection: Any, script: str, **params: Any) -> None:
