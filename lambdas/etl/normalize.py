@@ -335,7 +335,9 @@ def _records(out: ParsedObject | CopyObject, key: str, body: bytes,
     """(line number, line, decoded record) of each JSON object line; other lines become rejections."""
     text = body.decode("utf-8", errors="replace")
     # The seed's one-event objects (.json) may be pretty-printed: one event per object.
-    lines = ([text] if text.strip() else []) if key.endswith(".json") else text.splitlines()
+    # Lines end at "\n" only: str.splitlines would also cut at U+2028, U+0085 and others, which
+    # JSON allows unescaped inside strings. A "\r" before the "\n" is JSON whitespace.
+    lines = ([text] if text.strip() else []) if key.endswith(".json") else text.split("\n")
     for index, line in enumerate(lines, start=1):
         if not line.strip():
             continue

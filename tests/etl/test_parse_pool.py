@@ -206,3 +206,16 @@ def test_day_listings_find_what_hour_listings_find(raw_s3):
     assert [i.key for i in by_day] == [
         "events/2026/10/04/21/a.ndjson", "events/2026/10/05/00/b.ndjson", "events/2026/10/05/23/c.ndjson.gz",
         "events/2026/10/06/12/d.json", "events/2026/10/07/01/e.ndjson"]
+
+
+def test_lines_end_at_newlines_only():
+    # JSON allows U+2028, U+2029 and U+0085 unescaped in strings; splitting there (as
+    # str.splitlines does) turned one good event into two "not JSON" rejections.
+    at = START + timedelta(hours=1)
+    base = {"eventName": "page_view", "clientId": "c-sep", "clientTimestamp": iso(at), "sentAt": iso(at)}
+    records = [record({**base, "eventId": f"e-{n}", "pageUrl": "https://shop.example.com/",
+                       "pageTitle": f"one{sep}title"}, at) for n, sep in enumerate(["\u2028", "\u2029", "\x85"])]
+    body = "\r\n".join(json.dumps(r, ensure_ascii=False) for r in records).encode()
+    parsed = parse_object("events/k.ndjson", body, None, LATE)
+    assert parsed.rejected == [] and [row[EVENT_COLUMNS.index("page_title")] for row in parsed.rows] == [
+        "one\u2028title", "one\u2029title", "one\x85title"]
