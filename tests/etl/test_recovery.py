@@ -91,6 +91,35 @@ def test_crash_then_rerun_loses_and_doubles_nothing(raw_s3, new_warehouse, refer
         assert loaded == len(reference["events"])
 
 
+class FailingOn:
+    """A connection that fails the first statement starting with ``prefix``."""
+
+    def __init__(self, connection, prefix: str):
+        self._connection, self._prefix = connection, prefix
+
+    def run(self, sql: str, **params):
+        if sql.lstrip().startswith(self._prefix):
+            raise Crash(self._prefix)
+        return self._connection.run(sql, **params)
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+@pytest.mark.parametrize("prefix", ["INSERT INTO etl_work_sessions", "DELETE FROM agg_hourly_activity",
+                                    "INSERT INTO etl_work_transitions"])
+def test_second_connection_failing_then_rerun_loses_and_doubles_nothing(raw_s3, new_warehouse, reference, prefix):
+    # The derive phase's second connection fails in its share of the session rows, in the
+    # activity step, or in its share of the transitions: what it committed before must not
+    # leak into the next run (the work tables), and nothing may be lost.
+    settings = replace(new_warehouse(), derive_parallel_min_groups=0)
+    with pytest.raises(Crash):
+        run(settings, WINDOW, s3=raw_s3, connect=lambda: FailingOn(settings.target.connect(), prefix))
+    assert run(settings, WINDOW, s3=raw_s3).status == "succeeded"
+    with connected(settings) as conn:
+        assert snapshot(conn) == reference
+
+
 def test_second_concurrent_run_exits_cleanly(raw_s3, warehouse):
     sample_objects(raw_s3)
     inside, release = threading.Event(), threading.Event()
