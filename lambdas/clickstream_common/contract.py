@@ -371,6 +371,11 @@ def parse_timestamp(value: Any) -> datetime | None:
             parsed = None
         if parsed is not None and parsed.tzinfo is UTC:
             return parsed
+    return _parse_timestamp_full(value)
+
+
+def _parse_timestamp_full(value: Any) -> datetime | None:
+    """parse_timestamp without its fast path: the reference the fast path is tested against."""
     if value is None or isinstance(value, bool):
         return None
     try:

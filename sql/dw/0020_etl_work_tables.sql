@@ -34,16 +34,6 @@ CREATE UNLOGGED TABLE etl_work_sessions (
   events_sig        bigint
 );
 
-CREATE UNLOGGED TABLE etl_work_transitions (
-  session_date      date NOT NULL,
-  from_page         text NOT NULL,
-  to_page           text NOT NULL,
-  device_type       text NOT NULL,
-  channel           text NOT NULL,
-  login_state       text NOT NULL,
-  is_bot            boolean NOT NULL,
-  transitions       bigint NOT NULL,
-  sessions          bigint NOT NULL
-);
+CREATE UNLOGGED TABLE etl_work_transitions (LIKE agg_page_transitions);
 
 GRANT SELECT, INSERT, DELETE ON etl_work_sessions, etl_work_transitions TO clickstream_etl_writer;
