@@ -39,7 +39,7 @@ CREATE TEMP TABLE d_groups ON COMMIT DROP AS SELECT session_group FROM etl_pendi
 ANALYZE d_groups;
 """
 
-_STEPS_SETUP = """
+_SESSION_CHANGES_SETUP = """
 CREATE TEMP TABLE d_old_sessions ON COMMIT DROP AS
   SELECT session_key, session_date, person_key, derive_signature FROM clickstream_sessions WHERE false;
 CREATE TEMP TABLE d_new_sessions ON COMMIT DROP AS
@@ -406,7 +406,6 @@ class DeriveResult:
     groups: int = 0
     sessions_touched: int = 0
     hours: int = 0
-    days: int = 0
 
 
 def derive(connection: Any, run_id: int, fault: Any = None,
@@ -438,7 +437,7 @@ def derive(connection: Any, run_id: int, fault: Any = None,
                 activity.result()
             days = pending_days(connection)
             transitions = pool.submit(_transition_rows, second, days, 1, 2) if second and days else None
-            result.days = derive_days(connection, days, transitions)
+            derive_days(connection, days, transitions)
     finally:
         if second is not None:
             with contextlib.suppress(Exception):
@@ -458,7 +457,7 @@ def derive_sessions(connection: Any, run_id: int, result: DeriveResult, fault: A
             other_share.result()
         if not result.groups:
             return
-        connection.run(_STEPS_SETUP)
+        connection.run(_SESSION_CHANGES_SETUP)
         connection.run(_DELETE_SESSIONS)
         connection.run(_REPLACE_SESSIONS, run_id=run_id)
         connection.run("DELETE FROM etl_work_sessions")
@@ -495,11 +494,11 @@ def pending_days(connection: Any) -> list[Any]:
     return [row[0] for row in connection.run("SELECT session_date FROM etl_pending_session_days ORDER BY 1")]
 
 
-def derive_days(connection: Any, days: list[Any], other_share: Future | None = None) -> int:
+def derive_days(connection: Any, days: list[Any], other_share: Future | None = None) -> None:
     """Funnel, landing and exit pages and page transitions of ``days``, in one transaction;
     ``other_share`` is the second connection computing half of the sessions' transitions."""
     if not days:
-        return 0
+        return
     with _transaction(connection):
         _run_statements(connection, _DAYS, days=days)
         connection.run(_TRANSITION_ROWS, parts=2 if other_share else 1, part=0)
@@ -509,7 +508,6 @@ def derive_days(connection: Any, days: list[Any], other_share: Future | None = N
         connection.run(_ENTRY_EXIT)
         _run_statements(connection, _TRANSITIONS)
         connection.run(_CLEAR_DAYS)
-    return len(days)
 
 
 def _transition_rows(connection: Any, days: list[Any], part: int, parts: int) -> None:

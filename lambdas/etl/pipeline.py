@@ -179,6 +179,7 @@ def _run_locked(connection: Any, connect: Callable[[], Any], settings: Settings,
             return
         _load_all(connection, settings, run_id, todo, summary, s3, fault, progress)
         t0 = time.monotonic()
+        # A threshold of 0 means "always", but a run with nothing to derive needs no second connection.
         groups = connection.run("SELECT count(*) FROM etl_pending_groups")[0][0]
         derived = derive(connection, run_id, fault,
                          helper=connect if groups >= max(settings.derive_parallel_min_groups, 1) else None)

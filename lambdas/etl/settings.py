@@ -31,7 +31,8 @@ class Settings:
     parse_workers: int = field(default_factory=lambda: default_parse_workers())
     parse_pool_min_bytes: int = 16_000_000
     # From this many pending session groups the derive phase uses a second connection (a second
-    # PostgreSQL backend, so a second core); below it the connection costs more than it saves.
+    # PostgreSQL backend, so a second core). A half-hourly run touches a few thousand groups and
+    # derives in about a second on one connection (bench_etl.py's incremental run).
     derive_parallel_min_groups: int = 20_000
 
     @classmethod
