@@ -11,12 +11,13 @@ interrupted derive is simply finished by the next run:
   sessions changed on to ``etl_pending_session_days``;
 - activity (``etl_pending_hours``): hourly activity and daily product engagement, from events
   alone;
-- days (``etl_pending_session_days``): funnel, landing and exit pages, page transitions.
+- days (``etl_pending_session_days``): funnel, landing and exit pages, page transitions, from
+  the days' sessions alone.
 
 PostgreSQL runs each statement on one core. For large runs a second connection computes half
 of the session rows and then the activity step while the first computes the other half and
-applies them; then half of the page transitions. The shares meet in UNLOGGED work tables,
-which the applying transaction empties.
+applies them; then each connection derives half of the touched days. The session shares meet
+in an UNLOGGED work table, which the applying transaction empties.
 """
 
 from __future__ import annotations
@@ -134,7 +135,8 @@ INSERT INTO etl_work_sessions
     coalesce(max(CASE {_FUNNEL_CASE} END), 0) AS funnel_stage,
     count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
     coalesce(sum(value) FILTER (WHERE event_type = 'purchase'), 0) AS revenue,
-    sum(hashtext(event_id::text || '@' || event_timestamp::text || '@' || coalesce(page_path, ''))) AS events_sig
+    sum(hashtext(event_id::text || '@' || event_timestamp::text || '@' || coalesce(page_path, ''))) AS events_sig,
+    array_agg(page_path ORDER BY event_timestamp, event_id) FILTER (WHERE page_path IS NOT NULL) AS page_paths
   FROM ({_SEGMENTS}) events GROUP BY session_group, segment_rn
 """
 
@@ -159,7 +161,8 @@ WITH new AS (
     a.purchases, a.revenue, false, :run_id,
     md5(concat_ws('|', a.session_start, a.session_end, a.event_count, a.page_view_count, a.landing_page,
                   a.exit_page, a.channel, a.device_type, a.login_state, a.is_bot, a.product_category,
-                  a.funnel_stage, a.purchases, a.revenue, a.events_sig))
+                  a.funnel_stage, a.purchases, a.revenue, a.events_sig)),
+    a.page_paths
   FROM etl_work_sessions a
   LEFT JOIN clickstream_identity_map m ON m.client_id = coalesce(a.first_client_id, a.any_client_id)
   RETURNING session_key, session_date, person_key, derive_signature
@@ -286,8 +289,7 @@ CREATE TEMP TABLE d_session_days ON COMMIT DROP AS
 -- The sessions of those days, counted: for a new day the planner's estimate is the average
 -- day's, and it would hash the whole events table to join a few thousand sessions.
 CREATE TEMP TABLE d_day_sessions ON COMMIT DROP AS
-  SELECT session_key, session_group, session_date, session_start, session_end, device_type, channel,
-         login_state, is_bot
+  SELECT session_key, session_date, device_type, channel, login_state, is_bot, page_paths
   FROM clickstream_sessions WHERE session_date IN (SELECT session_date FROM d_session_days);
 -- Temporary tables are never auto-analyzed: without row counts the planner guesses large
 -- and scans whole tables instead of the few touched days.
@@ -312,44 +314,30 @@ INSERT INTO agg_daily_entry_exit_pages
 SELECT * FROM dw_entry_exit_page_rows(ARRAY(SELECT session_date FROM d_session_days));
 """
 
-# Page steps are page events with the repeats of a page (reloads) dropped. Each session's
-# transitions are counted first, so that the day's rows are two hash aggregates rather than
-# a sort for count(DISTINCT session): a transition row's sessions is its number of sessions.
-_TRANSITION_ROWS = """
-INSERT INTO etl_work_transitions
-WITH pages AS (
-  SELECT s.session_key, s.session_date, s.device_type, s.channel, s.login_state, s.is_bot,
-         e.page_path, e.event_timestamp, e.event_id,
-         lag(e.page_path) OVER (PARTITION BY s.session_key ORDER BY e.event_timestamp, e.event_id) AS prev_path
-  FROM d_day_sessions s
-  JOIN clickstream_events e ON e.session_group = s.session_group
-   AND e.event_timestamp BETWEEN s.session_start AND s.session_end
-  WHERE e.page_path IS NOT NULL AND abs(hashtext(s.session_key) % :parts) = :part
-), steps AS (
-  SELECT session_key, session_date, device_type, channel, login_state, is_bot, page_path,
-    lag(page_path) OVER w AS from_page,
-    lead(page_path) OVER w IS NULL AS is_last
-  FROM pages WHERE prev_path IS DISTINCT FROM page_path
-  WINDOW w AS (PARTITION BY session_key ORDER BY event_timestamp, event_id)
-), session_pairs AS (
-  SELECT session_key, session_date, device_type, channel, login_state, is_bot,
-         coalesce(from_page, '(entrance)') AS from_page, page_path AS to_page, count(*) AS transitions
-  FROM steps GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-  UNION ALL
-  SELECT session_key, session_date, device_type, channel, login_state, is_bot, page_path, '(exit)', 1
-  FROM steps WHERE is_last
-)
-SELECT session_date, from_page, to_page, device_type, channel, login_state, is_bot, sum(transitions), count(*)
-FROM session_pairs GROUP BY 1, 2, 3, 4, 5, 6, 7
-"""
-
-# A session is in one share only, so the shares' session counts add up.
+# Page steps are a session's page paths with consecutive repeats (reloads) collapsed: a path
+# that differs from the one before it starts a step, and that previous path is the step it
+# comes from. Each session's transitions are counted first, so that the day's rows are two
+# hash aggregates rather than a sort for count(DISTINCT session): a transition row's sessions
+# is its number of sessions.
 _TRANSITIONS = """
 DELETE FROM agg_page_transitions WHERE session_date IN (SELECT session_date FROM d_session_days);
 INSERT INTO agg_page_transitions
-SELECT session_date, from_page, to_page, device_type, channel, login_state, is_bot, sum(transitions), sum(sessions)
-FROM etl_work_transitions GROUP BY 1, 2, 3, 4, 5, 6, 7;
-DELETE FROM etl_work_transitions;
+WITH steps AS (
+  SELECT s.session_key, s.session_date, s.device_type, s.channel, s.login_state, s.is_bot,
+         s.page_paths[p.i - 1] AS from_page, p.page_path AS to_page
+  FROM d_day_sessions s CROSS JOIN LATERAL unnest(s.page_paths) WITH ORDINALITY AS p(page_path, i)
+), session_pairs AS (
+  SELECT session_key, session_date, device_type, channel, login_state, is_bot,
+         coalesce(from_page, '(entrance)') AS from_page, to_page, count(*) AS transitions
+  FROM steps WHERE from_page IS DISTINCT FROM to_page
+  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+  UNION ALL
+  SELECT session_key, session_date, device_type, channel, login_state, is_bot,
+         page_paths[cardinality(page_paths)], '(exit)', 1
+  FROM d_day_sessions WHERE cardinality(page_paths) > 0
+)
+SELECT session_date, from_page, to_page, device_type, channel, login_state, is_bot, sum(transitions), count(*)
+FROM session_pairs GROUP BY 1, 2, 3, 4, 5, 6, 7;
 DELETE FROM agg_daily_page_transitions_rollup WHERE session_date IN (SELECT session_date FROM d_session_days);
 INSERT INTO agg_daily_page_transitions_rollup
 SELECT * FROM dw_page_transition_rollup_rows(ARRAY(SELECT session_date FROM d_session_days));
@@ -394,7 +382,7 @@ WHERE e.product_id IS NOT NULL
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 """
 
-_CLEAR_WORK = "DELETE FROM etl_work_sessions; DELETE FROM etl_work_transitions"
+_CLEAR_WORK = "DELETE FROM etl_work_sessions"
 _CLEAR_GROUPS = "DELETE FROM etl_pending_groups p USING d_groups g WHERE p.session_group = g.session_group"
 _CLEAR_HOURS = "DELETE FROM etl_pending_hours p USING d_hours h WHERE p.activity_hour = h.activity_hour"
 _CLEAR_DAYS = ("DELETE FROM etl_pending_session_days p USING d_session_days d"
@@ -414,7 +402,7 @@ def derive(connection: Any, run_id: int, fault: Any = None,
 
     ``helper`` opens a second connection. Given one, it computes half of the session rows
     (by session group) and then the activity aggregates while this connection computes the
-    other half and applies them; then half of the touched days' page transitions (by session).
+    other half and applies them; then each takes half of the touched days.
     """
     result = DeriveResult()
     second = helper() if helper is not None else None
@@ -431,13 +419,17 @@ def derive(connection: Any, run_id: int, fault: Any = None,
             derive_sessions(connection, run_id, result, fault, rows)
             if fault is not None:
                 fault("derive", "days")
+            days = pending_days(connection)
             if activity is None:
+                derive_days(connection, days)
                 derive_activity(connection, result)
             else:
+                # Days are independent of each other: each connection takes every other one,
+                # the second after its activity step, in transactions of their own.
+                other_days = pool.submit(derive_days, second, days[1::2])
+                derive_days(connection, days[0::2])
                 activity.result()
-            days = pending_days(connection)
-            transitions = pool.submit(_transition_rows, second, days, 1, 2) if second and days else None
-            derive_days(connection, days, transitions)
+                other_days.result()
     finally:
         if second is not None:
             with contextlib.suppress(Exception):
@@ -494,27 +486,16 @@ def pending_days(connection: Any) -> list[Any]:
     return [row[0] for row in connection.run("SELECT session_date FROM etl_pending_session_days ORDER BY 1")]
 
 
-def derive_days(connection: Any, days: list[Any], other_share: Future | None = None) -> None:
-    """Funnel, landing and exit pages and page transitions of ``days``, in one transaction;
-    ``other_share`` is the second connection computing half of the sessions' transitions."""
+def derive_days(connection: Any, days: list[Any]) -> None:
+    """Funnel, landing and exit pages and page transitions of ``days``, in one transaction."""
     if not days:
         return
     with _transaction(connection):
         _run_statements(connection, _DAYS, days=days)
-        connection.run(_TRANSITION_ROWS, parts=2 if other_share else 1, part=0)
-        if other_share is not None:
-            other_share.result()
         connection.run(_FUNNEL)
         connection.run(_ENTRY_EXIT)
         _run_statements(connection, _TRANSITIONS)
         connection.run(_CLEAR_DAYS)
-
-
-def _transition_rows(connection: Any, days: list[Any], part: int, parts: int) -> None:
-    """One share of the days' page transitions (by session), committed to the work table."""
-    with _transaction(connection):
-        _run_statements(connection, _DAYS, days=days)
-        connection.run(_TRANSITION_ROWS, parts=parts, part=part)
 
 
 def _run_statements(connection: Any, script: str, **params: Any) -> None:

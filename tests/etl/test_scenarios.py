@@ -6,6 +6,7 @@ import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from etl.pipeline import RunRequest, run
@@ -167,6 +168,45 @@ def test_story_aggregates(raw_s3, warehouse):
                           ["purchase", 1], ["view_item", 2]]
         assert conn.run("SELECT cohort_week FROM clickstream_visitors WHERE person_key = 'u:u1'") == [
             [date(2026, 11, 2)]]
+
+
+def test_page_transitions_collapse_reloads_and_count_a_session_once(raw_s3, warehouse):
+    m = MONDAY
+    paths = ["/", "/a", "/a", None, "/", "/a", "/b"]  # a reload of /a; an event with no page
+    events = []
+    for n, path in enumerate(paths):
+        e = ev("page_view" if path else "search", m + timedelta(minutes=n), path or "/", clientId="c7",
+               sessionId="s7")
+        if path is None:
+            del e["pageUrl"]
+        events.append(e)
+    received = m + timedelta(minutes=10)
+    put_records(raw_s3, BUCKET, sent(events, received), received)
+    assert run(warehouse, WINDOW, s3=raw_s3).status == "succeeded"
+    with connected(warehouse) as conn:
+        assert conn.run("SELECT page_paths FROM clickstream_sessions WHERE session_key = 's7'") == [
+            [["/", "/a", "/a", "/", "/a", "/b"]]]
+        rows = conn.run("SELECT from_page, to_page, transitions, sessions FROM agg_page_transitions"
+                        " ORDER BY 1, 2")
+    # steps / /a / /a /b: (/ -> /a) twice in one session counts one session
+    assert rows == [["(entrance)", "/", 1, 1], ["/", "/a", 2, 1], ["/a", "/", 1, 1], ["/a", "/b", 1, 1],
+                    ["/b", "(exit)", 1, 1]]
+
+
+def test_page_paths_backfill_matches_the_derive_phase(raw_s3, warehouse):
+    # Sessions derived before 0022 get their page paths from the migration's UPDATE: the same
+    # arrays the derive phase writes.
+    load_story(raw_s3, warehouse)
+    migration = (Path(__file__).parents[2] / "sql/dw/0022_clickstream_sessions_page_paths.sql").read_text()
+    (backfill,) = [s for s in migration.split(";\n") if s.lstrip().startswith("UPDATE clickstream_sessions")]
+    query = "SELECT session_key, page_paths FROM clickstream_sessions ORDER BY 1"
+    with connected(warehouse) as conn:
+        derived = conn.run(query)
+        assert dict(derived)["s1"] == ["/", "/p/sku-1", "/p/sku-1", "/login", "/checkout", "/checkout/done"]
+        assert len(derived) == 5 and all(paths for _, paths in derived)
+        conn.run("UPDATE clickstream_sessions SET page_paths = NULL")
+        conn.run(backfill)
+        assert conn.run(query) == derived
 
 
 def test_second_run_finds_nothing_new(raw_s3, warehouse):

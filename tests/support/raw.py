@@ -57,7 +57,7 @@ SNAPSHOT_QUERIES = {
     "sessions": "SELECT session_key, session_group, client_id, user_id, person_key, login_state, session_start,"
                 " session_end, duration_s, event_count, page_view_count, landing_page, exit_page, channel,"
                 " device_type, is_bot, product_category, is_bounce, is_engaged, funnel_stage, purchases, revenue,"
-                " is_first_visit FROM clickstream_sessions ORDER BY session_key",
+                " is_first_visit, page_paths FROM clickstream_sessions ORDER BY session_key",
     "identity": "SELECT client_id, user_id, first_login_at, first_login_event_id, last_seen_at"
                 " FROM clickstream_identity_map ORDER BY client_id",
     "visitors": "SELECT person_key, first_seen_at, last_seen_at, cohort_week, first_channel, first_device_type,"
@@ -82,7 +82,7 @@ SNAPSHOT_QUERIES = {
     "rejected": "SELECT object_key, line_no, reason_code FROM etl_rejected_events ORDER BY 1, 2",
     "pending": "SELECT (SELECT count(*) FROM etl_pending_groups) + (SELECT count(*) FROM etl_pending_hours)"
                " + (SELECT count(*) FROM etl_pending_session_days)"
-               " + (SELECT count(*) FROM etl_work_sessions) + (SELECT count(*) FROM etl_work_transitions)",
+               " + (SELECT count(*) FROM etl_work_sessions)",
 }
 
 
