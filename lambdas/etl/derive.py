@@ -7,17 +7,19 @@ not of how they were split into runs.
 Three kinds of transaction, each clearing the pending work it consumed as it commits, so an
 interrupted derive is simply finished by the next run:
 
-- sessions (``etl_pending_groups``): sessions, visitors and retention; hands the days whose
-  sessions changed on to ``etl_pending_session_days``;
+- sessions (``etl_pending_groups``): sessions; hands the sessions it removed and inserted on
+  to ``etl_pending_visitor_sessions``, and the days whose sessions changed on to
+  ``etl_pending_session_days``;
+- visitors (``etl_pending_visitor_sessions``): visitors, first-visit flags and retention;
 - activity (``etl_pending_hours``): hourly activity and daily product engagement, from events
   alone;
 - days (``etl_pending_session_days``): funnel, landing and exit pages, page transitions, from
   the days' sessions alone.
 
 PostgreSQL runs each statement on one core. For large runs a second connection computes half
-of the session rows and then the activity step while the first computes the other half and
-applies them; then each connection derives half of the touched days. The session shares meet
-in an UNLOGGED work table, which the applying transaction empties.
+of the session rows, then the activity step and then the visitors step, while the first
+computes the other half, applies them and goes on to the days. The session shares meet in an
+UNLOGGED work table, which the applying transaction empties.
 """
 
 from __future__ import annotations
@@ -168,6 +170,20 @@ WITH new AS (
   RETURNING session_key, session_date, person_key, derive_signature
 )
 INSERT INTO d_new_sessions SELECT * FROM new
+"""
+
+_HAND_TO_VISITORS = """
+INSERT INTO etl_pending_visitor_sessions
+SELECT session_key, person_key, session_date, false FROM d_old_sessions
+UNION ALL
+SELECT session_key, person_key, session_date, true FROM d_new_sessions
+"""
+
+_VISITOR_SESSIONS_SETUP = """
+CREATE TEMP TABLE d_old_sessions ON COMMIT DROP AS
+  SELECT session_key, session_date, person_key FROM etl_pending_visitor_sessions WHERE NOT is_new;
+CREATE TEMP TABLE d_new_sessions ON COMMIT DROP AS
+  SELECT session_key, session_date, person_key FROM etl_pending_visitor_sessions WHERE is_new;
 """
 
 _VISITORS = """
@@ -383,6 +399,8 @@ GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 """
 
 _CLEAR_WORK = "DELETE FROM etl_work_sessions"
+# All of it: the sessions step, the only writer, has committed before the visitors step starts.
+_CLEAR_VISITOR_SESSIONS = "DELETE FROM etl_pending_visitor_sessions"
 _CLEAR_GROUPS = "DELETE FROM etl_pending_groups p USING d_groups g WHERE p.session_group = g.session_group"
 _CLEAR_HOURS = "DELETE FROM etl_pending_hours p USING d_hours h WHERE p.activity_hour = h.activity_hour"
 _CLEAR_DAYS = ("DELETE FROM etl_pending_session_days p USING d_session_days d"
@@ -401,8 +419,8 @@ def derive(connection: Any, run_id: int, fault: Any = None,
     """Recompute sessions, visitors and aggregates for the pending work.
 
     ``helper`` opens a second connection. Given one, it computes half of the session rows
-    (by session group) and then the activity aggregates while this connection computes the
-    other half and applies them; then each takes half of the touched days.
+    (by session group), then the activity aggregates and then the visitors, while this
+    connection computes the other half of the session rows, applies them and derives the days.
     """
     result = DeriveResult()
     second = helper() if helper is not None else None
@@ -419,17 +437,17 @@ def derive(connection: Any, run_id: int, fault: Any = None,
             derive_sessions(connection, run_id, result, fault, rows)
             if fault is not None:
                 fault("derive", "days")
-            days = pending_days(connection)
-            if activity is None:
-                derive_days(connection, days)
+            if second is None:
+                derive_visitors(connection, run_id)
+                derive_days(connection, pending_days(connection))
                 derive_activity(connection, result)
             else:
-                # Days are independent of each other: each connection takes every other one,
-                # the second after its activity step, in transactions of their own.
-                other_days = pool.submit(derive_days, second, days[1::2])
-                derive_days(connection, days[0::2])
+                # Visitors read the sessions just committed; the days read nothing visitors write.
+                visitors = pool.submit(derive_visitors, second, run_id)
+                derive_days(connection, pending_days(connection))
+                assert activity is not None
                 activity.result()
-                other_days.result()
+                visitors.result()
     finally:
         if second is not None:
             with contextlib.suppress(Exception):
@@ -439,8 +457,8 @@ def derive(connection: Any, run_id: int, fault: Any = None,
 
 def derive_sessions(connection: Any, run_id: int, result: DeriveResult, fault: Any = None,
                     other_share: Future | None = None) -> None:
-    """Sessions, visitors and retention of the pending session groups, in one transaction;
-    ``other_share`` is the second connection computing half of the session rows."""
+    """Sessions of the pending session groups, in one transaction; ``other_share`` is the
+    second connection computing half of the session rows."""
     with _transaction(connection):
         connection.run(_GROUPS_SETUP)
         result.groups = connection.run("SELECT count(*) FROM d_groups")[0][0]
@@ -458,10 +476,20 @@ def derive_sessions(connection: Any, run_id: int, result: DeriveResult, fault: A
             " UNION SELECT session_key FROM d_new_sessions) t")[0][0]
         if fault is not None:
             fault("derive", "sessions")
-        _run_statements(connection, _VISITORS, run_id=run_id)
-        connection.run(_RETENTION)
+        connection.run(_HAND_TO_VISITORS)
         connection.run(_SESSION_DAYS)
         connection.run(_CLEAR_GROUPS)
+
+
+def derive_visitors(connection: Any, run_id: int) -> None:
+    """Visitors, first-visit flags and retention of the sessions the sessions step changed, in
+    one transaction."""
+    with _transaction(connection):
+        connection.run(_VISITOR_SESSIONS_SETUP)
+        if connection.run("SELECT EXISTS (SELECT FROM d_old_sessions) OR EXISTS (SELECT FROM d_new_sessions)")[0][0]:
+            _run_statements(connection, _VISITORS, run_id=run_id)
+            connection.run(_RETENTION)
+            connection.run(_CLEAR_VISITOR_SESSIONS)
 
 
 def _session_rows(connection: Any, part: int, parts: int) -> None:

@@ -82,7 +82,7 @@ SNAPSHOT_QUERIES = {
     "rejected": "SELECT object_key, line_no, reason_code FROM etl_rejected_events ORDER BY 1, 2",
     "pending": "SELECT (SELECT count(*) FROM etl_pending_groups) + (SELECT count(*) FROM etl_pending_hours)"
                " + (SELECT count(*) FROM etl_pending_session_days)"
-               " + (SELECT count(*) FROM etl_work_sessions)",
+               " + (SELECT count(*) FROM etl_pending_visitor_sessions) + (SELECT count(*) FROM etl_work_sessions)",
 }
 
 
