@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from clickstream_common import contract
 from etl import source
-from etl.normalize import EVENT_COLUMNS, BadValue, copy_line, parse_items, parse_object
+from etl.normalize import EVENT_COLUMNS, PG_EXACT_TIMESTAMP, BadValue, copy_line, parse_items, parse_object
 from etl.pipeline import ParsePool, ParseWorkerError, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -128,6 +129,44 @@ def test_copy_line_formats_like_postgres_expects():
     named = dict(zip(EVENT_COLUMNS, fields, strict=True))
     assert named["event_timestamp"] == row[1].isoformat() and named["is_bot"] == "f"
     assert named["user_id"] == "\\N" and named["raw_line"] == "1"
+
+
+def _rfc3339(moment: datetime, digits: int, zone: str) -> str:
+    fraction = f".{moment.microsecond:06d}"[:digits + 1] if digits else ""
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+            f"{moment.second:02d}{fraction}{zone}")
+
+
+@pytest.mark.postgres
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+                          st.integers(0, 6), st.sampled_from(["Z", "+00:00", "-00:00"])), min_size=1, max_size=40))
+def test_timestamps_kept_as_text_are_the_instants_parsed(pg_server, moments):
+    # COPY text carries a receive, client or sent time as the string it came as: PostgreSQL
+    # must read every such string as the instant the ETL parsed from it (event time, lateness).
+    texts = [_rfc3339(*m) for m in moments]
+    parsed = [contract.parse_timestamp(t) for t in texts]
+    assert all(p is not None and p.tzinfo is UTC for p in parsed)
+    kept = [t for t in texts if PG_EXACT_TIMESTAMP(t)]
+    assert kept == texts
+    conn = pg_server.connect()
+    try:
+        read = conn.run("SELECT CAST(t AS timestamptz) FROM unnest(CAST(:t AS text[])) WITH ORDINALITY AS u(t, i)"
+                        " ORDER BY i", t=texts)
+    finally:
+        conn.close()
+    assert [r[0] for r in read] == parsed
+
+
+def test_copy_text_keeps_timestamp_strings_only_when_exact():
+    at = (START + timedelta(hours=1)).replace(microsecond=0)
+    base = {"eventName": "page_view", "eventId": "e-ts", "clientId": "c-ts", "pageUrl": "https://shop.example.com/"}
+    odd = f"{at:%Y-%m-%dT%H:%M:%S}.1234567Z"  # cut to microseconds here; PostgreSQL would round
+    body = encode_lines([record({**base, "clientTimestamp": iso(at), "sentAt": odd}, at)], False)
+    [obj], _ = parse_items(LATE, 1, [("events/k.ndjson", None, body)])
+    fields = dict(zip((*EVENT_COLUMNS, "etl_run_id"), obj.data.decode().rstrip("\n").split("\t"), strict=True))
+    assert fields["client_created_at"] == iso(at)
+    assert fields["client_sent_at"] == contract.parse_timestamp(odd).isoformat() != odd
 
 
 @pytest.mark.postgres
