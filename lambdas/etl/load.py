@@ -86,11 +86,15 @@ DELETE FROM etl_stage s USING etl_stage_known k WHERE NOT k.better AND s.event_i
 """
 
 # Staging now holds exactly the copies to load, none of them in the registry: plain inserts
-# (no ON CONFLICT, no join back to staging). The advisory lock keeps other runs out meanwhile.
+# (no ON CONFLICT, which cost 2.6 -> 4.6 s per 1M registry rows, and no join back to staging).
+# The advisory lock keeps other runs out meanwhile. Registry rows go in sorted by their random
+# UUIDs, so that consecutive inserts land on neighbouring pages of its index: 5.0 -> 2.9 µs per
+# row into a registry of 1M (events sorted by session group for their index gained nothing
+# after the sort's own cost).
 _MERGE = f"""
 WITH ids AS (
   INSERT INTO clickstream_event_ids (event_id, event_timestamp, received_at, raw_object_key, raw_line)
-  SELECT event_id, event_timestamp, received_at, raw_object_key, raw_line FROM etl_stage
+  SELECT event_id, event_timestamp, received_at, raw_object_key, raw_line FROM etl_stage ORDER BY event_id
 ), inserted AS (
   INSERT INTO clickstream_events ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM etl_stage
 ), groups AS (
