@@ -49,42 +49,39 @@ CREATE TEMP TABLE d_new_sessions ON COMMIT DROP AS
   SELECT session_key, session_date, person_key, derive_signature FROM clickstream_sessions WHERE false;
 """
 
-# Events of the touched groups, each with its place in its session. Without a client session
+# Events of the touched groups, each with the session it belongs to. Without a client session
 # id a run of activity ends after 30 minutes of silence; any run is cut every 24 h from its
-# first event. Every step is a running window over one order (group, time, id), so the events
-# are sorted once: a segment (session) starts where a run starts or the 24 h count moves on,
-# and is named by the row number it starts at.
+# first event. Both steps are running windows over one order (group, time, id), so the events
+# are sorted once; a session is a (group, run start, 24 h count) and starts at the event where
+# the run starts or the count moves on.
 _SEGMENTS = f"""
 WITH ev AS (
   -- Only the columns sessions are built from.
   SELECT e.session_group, e.event_timestamp, e.event_id, e.session_id, e.client_id, e.user_id, e.login_state,
     e.event_type, e.page_path, e.channel, e.referrer_host, e.utm_source, e.utm_medium, e.utm_campaign,
     e.device_type, e.browser_family, e.os_family, e.is_bot, e.product_category, e.value,
-    lag(e.event_timestamp) OVER w AS prev_ts, row_number() OVER w AS rn
+    lag(e.event_timestamp) OVER (PARTITION BY e.session_group ORDER BY e.event_timestamp, e.event_id) AS prev_ts
   FROM clickstream_events e JOIN d_groups g USING (session_group)
   WHERE abs(hashtext(g.session_group) % :parts) = :part
-  WINDOW w AS (PARTITION BY e.session_group ORDER BY e.event_timestamp, e.event_id)
 ), runs AS (
   SELECT ev.*, max(CASE WHEN new_run THEN event_timestamp END) OVER w AS run_start
   FROM (SELECT ev.*, prev_ts IS NULL OR (left(session_group, 2) <> 's:'
                                          AND event_timestamp - prev_ts > interval '{INACTIVITY}') AS new_run
         FROM ev) ev
-  -- Running values over unique (time, id): a ROWS frame, which need not look for peers.
+  -- A running value over unique (time, id): a ROWS frame, which need not look for peers.
   WINDOW w AS (PARTITION BY session_group ORDER BY event_timestamp, event_id ROWS UNBOUNDED PRECEDING)
-), capped AS (
-  SELECT runs.*,
-    -- date_part, not extract: double precision rather than numeric arithmetic, per event
-    floor(date_part('epoch', event_timestamp - run_start) / {SESSION_CAP_SECONDS})::int AS cap_no,
-    new_run OR floor(date_part('epoch', event_timestamp - run_start) / {SESSION_CAP_SECONDS})
-               <> floor(date_part('epoch', prev_ts - run_start) / {SESSION_CAP_SECONDS}) AS new_segment
-  FROM runs
-), segments AS (
-  SELECT capped.*, max(CASE WHEN new_segment THEN rn END) OVER w AS segment_rn,
-         lead(new_segment, 1, true) OVER w AS is_last
-  FROM capped WINDOW w AS (PARTITION BY session_group ORDER BY event_timestamp, event_id ROWS UNBOUNDED PRECEDING)
 )
-SELECT segments.*, rn - segment_rn + 1 AS pos FROM segments
+SELECT runs.*,
+  -- date_part, not extract: double precision rather than numeric arithmetic, per event
+  floor(date_part('epoch', event_timestamp - run_start) / {SESSION_CAP_SECONDS})::int AS cap_no,
+  new_run OR floor(date_part('epoch', event_timestamp - run_start) / {SESSION_CAP_SECONDS})
+             <> floor(date_part('epoch', prev_ts - run_start) / {SESSION_CAP_SECONDS}) AS opens
+FROM runs
 """
+
+# The session's page paths in time order; its landing and exit pages are the first and last.
+# (Written three times, computed once: PostgreSQL shares identical aggregate calls.)
+_PAGE_PATHS = "array_agg(page_path ORDER BY event_timestamp, event_id) FILTER (WHERE page_path IS NOT NULL)"
 
 _FUNNEL_CASE = " ".join(
     f"WHEN event_type = '{name}' THEN {index}" for index, name in enumerate(contract.funnel_stages(), start=1)
@@ -108,29 +105,29 @@ INSERT INTO etl_work_sessions
   SELECT
     CASE WHEN left(session_group, 2) = 's:'
          THEN CASE WHEN max(cap_no) = 0 THEN max(session_id) ELSE max(session_id) || '#' || max(cap_no) END
-         ELSE left(session_group, 2) || md5(session_group || '|' || max(event_id::text) FILTER (WHERE pos = 1))
+         ELSE left(session_group, 2) || md5(session_group || '|' || max(event_id::text) FILTER (WHERE opens))
     END AS session_key,
     session_group,
     max(session_id) AS session_id,
-    max(client_id) FILTER (WHERE pos = 1) AS first_client_id,
+    max(client_id) FILTER (WHERE opens) AS first_client_id,
     max(client_id) AS any_client_id,
-    max(user_id) FILTER (WHERE pos = 1) AS first_user_id,
+    max(user_id) FILTER (WHERE opens) AS first_user_id,
     min(user_id) AS any_user_id,
     CASE WHEN bool_or(login_state = 'logged_in') THEN 'logged_in'
          WHEN bool_or(login_state = 'guest') THEN 'guest' ELSE 'anonymous' END AS login_state,
     min(event_timestamp) AS session_start, max(event_timestamp) AS session_end,
     count(*) AS event_count,
     count(*) FILTER (WHERE event_type IN ({_PAGE_EVENTS_SQL})) AS page_view_count,
-    max(page_path) FILTER (WHERE pos = 1) AS landing_page,
-    max(page_path) FILTER (WHERE is_last) AS exit_page,
-    max(channel) FILTER (WHERE pos = 1) AS channel,
-    max(referrer_host) FILTER (WHERE pos = 1) AS referrer_host,
-    max(utm_source) FILTER (WHERE pos = 1) AS utm_source,
-    max(utm_medium) FILTER (WHERE pos = 1) AS utm_medium,
-    max(utm_campaign) FILTER (WHERE pos = 1) AS utm_campaign,
-    max(device_type) FILTER (WHERE pos = 1) AS device_type,
-    max(browser_family) FILTER (WHERE pos = 1) AS browser_family,
-    max(os_family) FILTER (WHERE pos = 1) AS os_family,
+    ({_PAGE_PATHS})[1] AS landing_page,
+    ({_PAGE_PATHS})[cardinality({_PAGE_PATHS})] AS exit_page,
+    max(channel) FILTER (WHERE opens) AS channel,
+    max(referrer_host) FILTER (WHERE opens) AS referrer_host,
+    max(utm_source) FILTER (WHERE opens) AS utm_source,
+    max(utm_medium) FILTER (WHERE opens) AS utm_medium,
+    max(utm_campaign) FILTER (WHERE opens) AS utm_campaign,
+    max(device_type) FILTER (WHERE opens) AS device_type,
+    max(browser_family) FILTER (WHERE opens) AS browser_family,
+    max(os_family) FILTER (WHERE opens) AS os_family,
     bool_or(is_bot) AS is_bot,
     (array_agg(product_category ORDER BY event_timestamp, event_id)
        FILTER (WHERE product_category IS NOT NULL))[1] AS product_category,
@@ -138,8 +135,8 @@ INSERT INTO etl_work_sessions
     count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
     coalesce(sum(value) FILTER (WHERE event_type = 'purchase'), 0) AS revenue,
     sum(hashtext(event_id::text || '@' || event_timestamp::text || '@' || coalesce(page_path, ''))) AS events_sig,
-    array_agg(page_path ORDER BY event_timestamp, event_id) FILTER (WHERE page_path IS NOT NULL) AS page_paths
-  FROM ({_SEGMENTS}) events GROUP BY session_group, segment_rn
+    {_PAGE_PATHS} AS page_paths
+  FROM ({_SEGMENTS}) events GROUP BY session_group, run_start, cap_no
 """
 
 _REPLACE_SESSIONS = f"""

@@ -172,7 +172,7 @@ def test_story_aggregates(raw_s3, warehouse):
 
 def test_page_transitions_collapse_reloads_and_count_a_session_once(raw_s3, warehouse):
     m = MONDAY
-    paths = ["/", "/a", "/a", None, "/", "/a", "/b"]  # a reload of /a; an event with no page
+    paths = [None, "/", "/a", "/a", None, "/", "/a", "/b", None]  # a reload of /a; events with no page
     events = []
     for n, path in enumerate(paths):
         e = ev("page_view" if path else "search", m + timedelta(minutes=n), path or "/", clientId="c7",
@@ -184,8 +184,9 @@ def test_page_transitions_collapse_reloads_and_count_a_session_once(raw_s3, ware
     put_records(raw_s3, BUCKET, sent(events, received), received)
     assert run(warehouse, WINDOW, s3=raw_s3).status == "succeeded"
     with connected(warehouse) as conn:
-        assert conn.run("SELECT page_paths FROM clickstream_sessions WHERE session_key = 's7'") == [
-            [["/", "/a", "/a", "/", "/a", "/b"]]]
+        # landing and exit pages: of the first and last events that have one
+        assert conn.run("SELECT page_paths, landing_page, exit_page, event_count FROM clickstream_sessions"
+                        " WHERE session_key = 's7'") == [[["/", "/a", "/a", "/", "/a", "/b"], "/", "/b", 9]]
         rows = conn.run("SELECT from_page, to_page, transitions, sessions FROM agg_page_transitions"
                         " ORDER BY 1, 2")
     # steps / /a / /a /b: (/ -> /a) twice in one session counts one session
