@@ -228,7 +228,7 @@ class TimedConnection:
         if name is not None:
             return name
         text = sql.strip()
-        if text.startswith("COPY etl_stage ("):
+        if text.startswith("COPY etl_stage_copy ("):
             return "load copy"
         if text.startswith("COPY etl_stage_"):
             return "load copy rejects/objects"

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -36,6 +36,13 @@ EVENT_COLUMNS = (
     "session_group", "raw_object_key", "raw_line",
 )
 
+# clickstream_events' timestamp columns: COPY text carries them as integer microseconds since
+# the epoch (the loader's staging view turns them back into timestamptz). Formatting a datetime
+# as text costs ~1 µs in Python and PostgreSQL ~0.3 µs to parse it back; the integer ~0.35 µs
+# in all.
+EPOCH_MICROS_COLUMNS = ("event_timestamp", "received_at", "client_created_at", "client_sent_at")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 FUTURE_TOLERANCE = timedelta(minutes=5)
 _CONTRACT_VERSION = contract.schema()["x-contract-version"]
 LOGIN_STATES = frozenset({"logged_in", "guest", "anonymous"})
@@ -46,10 +53,6 @@ _SOCIAL = ("facebook.", "fb.", "instagram.", "t.co", "twitter.", "x.com", "linke
 _PAID_MEDIUMS = frozenset({"cpc", "ppc", "paid", "paidsearch", "paid_search", "sem", "paid-search"})
 _SOCIAL_MEDIUMS = frozenset({"social", "paid_social", "paidsocial", "social-network", "sm"})
 _BOT_HINT = re.compile(r"bot|crawl|spider|slurp|headless|phantomjs|python-requests|curl/|wget|monitor", re.I)
-# A timestamp PostgreSQL reads as the same instant as contract.parse_timestamp: COPY text can
-# carry the string as it came instead of the parsed value formatted again (isoformat is ~1 µs,
-# a tenth of formatting a whole row). Anything else is formatted from the parsed value.
-PG_EXACT_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]00:00)").fullmatch
 _DESKTOP_OS = frozenset({"Windows", "Mac OS X", "Linux", "Ubuntu", "Chrome OS", "Fedora", "Debian", "FreeBSD"})
 _MOBILE_OS = frozenset({"iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "HarmonyOS"})
 
@@ -265,11 +268,11 @@ def _fold_ingest(ingest: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_row(raw: dict[str, Any], key: str, line_no: int, fallback_received: datetime | None,
-              late_limit: timedelta, keep_text: bool = False) -> tuple:
+              late_limit: timedelta, epoch_micros: bool = False) -> tuple:
     """One raw record (event + ``_ingest``) -> a row; raises ContractError or BadValue.
 
-    ``keep_text``: the receive, client and sent times are their strings as they came when
-    PostgreSQL reads those exactly as they were parsed here (for COPY text)."""
+    ``epoch_micros``: the ``EPOCH_MICROS_COLUMNS`` as integer microseconds since the epoch
+    (for COPY text), not datetimes."""
     ingest_raw = raw.pop("_ingest", None)
     if ingest_raw is not None and not isinstance(ingest_raw, dict):
         raise BadValue("_ingest", "_ingest must be an object")
@@ -281,28 +284,22 @@ def build_row(raw: dict[str, Any], key: str, line_no: int, fallback_received: da
     else:
         event = contract.validate(raw)
 
-    received_as = ingest.get("received_at")
-    received = contract.parse_timestamp(received_as)
+    received = contract.parse_timestamp(ingest.get("received_at")) or fallback_received
     if received is None:
-        received, received_as = fallback_received, None
-        if received is None:
-            raise BadValue("_ingest.received_at", "no receive time in _ingest and none from the object")
-    created_as = event.get("client_timestamp")
-    created = contract.parse_timestamp(created_as)
-    sent_as = event.get("sent_at")
-    sent = contract.parse_timestamp(sent_as)
-    when = event_time(received, created, sent)
-    if keep_text:
-        received_as = received_as if type(received_as) is str and PG_EXACT_TIMESTAMP(received_as) else received
-        created_as = created_as if created is not None and type(created_as) is str and PG_EXACT_TIMESTAMP(
-            created_as) else created
-        sent_as = sent_as if sent is not None and type(sent_as) is str and PG_EXACT_TIMESTAMP(sent_as) else sent
-    else:
-        received_as, created_as, sent_as = received, created, sent
-    if when > received + FUTURE_TOLERANCE:
+        raise BadValue("_ingest.received_at", "no receive time in _ingest and none from the object")
+    created = contract.parse_timestamp(event.get("client_timestamp"))
+    sent = contract.parse_timestamp(event.get("sent_at"))
+    try:
+        when = event_time(received, created, sent)
+    except OverflowError:
+        raise BadValue("client_timestamp", "event time corrected for the client's clock is before year 1 or after"
+                       " 9999", "bad_timestamp") from None
+    # Differences, not received ± a limit: that could leave the calendar near year 1 or 9999.
+    lead = when - received
+    if lead > FUTURE_TOLERANCE:
         raise BadValue("client_timestamp", f"event time {when.isoformat()} is more than 5 minutes after receipt",
                        "future_timestamp")
-    if when < received - late_limit:
+    if -lead > late_limit:
         raise BadValue("client_timestamp",
                        f"event time {when.isoformat()} is older than the late limit ({late_limit}) before receipt",
                        "too_late")
@@ -331,13 +328,19 @@ def build_row(raw: dict[str, Any], key: str, line_no: int, fallback_received: da
         group = "u:" + (user_id or "")
     currency = _text(event.get("currency") or product.get("currency"))
     quantity = event.get("quantity")
+    if epoch_micros:
+        when_at, received_at = (when - _EPOCH) // _MICROSECOND, (received - _EPOCH) // _MICROSECOND
+        created_at = None if created is None else (created - _EPOCH) // _MICROSECOND
+        sent_at = None if sent is None else (sent - _EPOCH) // _MICROSECOND
+    else:
+        when_at, received_at, created_at, sent_at = when, received, created, sent
     return (
-        event_id, when, event["event_name"], user_id, _text(login_sent), identity_source,
+        event_id, when_at, event["event_name"], user_id, _text(login_sent), identity_source,
         client_id, session_id, event.get("is_first_visit"),
         product_id, product_name, product_category,
         product_brand, _amount(product.get("price"), "product.price"),
         _amount(product.get("discount_price"), "product.discount_price"), product_url_path,
-        contract.canonical_event_name(event["event_name"]), received_as, created_as, sent_as, login_state,
+        contract.canonical_event_name(event["event_name"]), received_at, created_at, sent_at, login_state,
         page_url, page_path, page_title, referrer, ref_host,
         channel_for(page_host, ref_host, utm[0], utm[1], paid_click),
         *utm,
@@ -407,7 +410,7 @@ def parse_object_copy(key: str, body: bytes, last_modified: datetime | None, lat
     for index, line, raw in _records(out, key, body, on_line):
         ingest = raw.get("_ingest") if isinstance(raw.get("_ingest"), dict) else {}
         try:
-            row = build_row(raw, key, index, last_modified, late_limit, keep_text=True)
+            row = build_row(raw, key, index, last_modified, late_limit, epoch_micros=True)
             lines.append(copy_line(row))
         except (contract.ContractError, BadValue) as exc:
             out.rejected.append(_rejection(index, line, ingest, exc))
@@ -420,7 +423,8 @@ def parse_object_copy(key: str, body: bytes, last_modified: datetime | None, lat
             high = when
     if lines:
         out.data = (tail.join(lines) + tail).encode("utf-8")
-    out.rows, out.low, out.high = len(lines), low, high
+        out.low, out.high = _EPOCH + low * _MICROSECOND, _EPOCH + high * _MICROSECOND
+    out.rows = len(lines)
     return out
 
 
@@ -488,7 +492,7 @@ def copy_line(row: tuple) -> str:
     newline) the row is formatted again with every field escaped. PostgreSQL text cannot hold
     NUL, so a NUL anywhere would fail the whole batch's COPY: the event is rejected instead.
     """
-    text = "\t".join([v if type(v) is str else "\\N" if v is None else v.isoformat() if type(v) is datetime
+    text = "\t".join([v if type(v) is str else "\\N" if v is None else str(v) if type(v) is int
                       else _copy_value(v) for v in row])
     if (text.count("\t") == _SEPARATORS and text.count("\\") == row.count(None)
             and "\n" not in text and "\r" not in text and "\x00" not in text):

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from clickstream_common import contract
 from etl import source
-from etl.normalize import EVENT_COLUMNS, PG_EXACT_TIMESTAMP, BadValue, copy_line, parse_items, parse_object
+from etl.load import epoch_micros_sql
+from etl.normalize import EPOCH_MICROS_COLUMNS, EVENT_COLUMNS, BadValue, copy_line, parse_items, parse_object
 from etl.pipeline import ParsePool, ParseWorkerError, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -131,42 +131,42 @@ def test_copy_line_formats_like_postgres_expects():
     assert named["user_id"] == "\\N" and named["raw_line"] == "1"
 
 
-def _rfc3339(moment: datetime, digits: int, zone: str) -> str:
-    fraction = f".{moment.microsecond:06d}"[:digits + 1] if digits else ""
-    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
-            f"{moment.second:02d}{fraction}{zone}")
-
-
 @pytest.mark.postgres
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
-                          st.integers(0, 6), st.sampled_from(["Z", "+00:00", "-00:00"])), min_size=1, max_size=40))
-def test_timestamps_kept_as_text_are_the_instants_parsed(pg_server, moments):
-    # COPY text carries a receive, client or sent time as the string it came as: PostgreSQL
-    # must read every such string as the instant the ETL parsed from it (event time, lateness).
-    texts = [_rfc3339(*m) for m in moments]
-    parsed = [contract.parse_timestamp(t) for t in texts]
-    assert all(p is not None and p.tzinfo is UTC for p in parsed)
-    kept = [t for t in texts if PG_EXACT_TIMESTAMP(t)]
-    assert kept == texts
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)),
+                min_size=1, max_size=30))
+def test_copy_text_timestamps_read_back_as_the_instants_parsed(pg_server, moments):
+    # COPY text carries timestamps as integer microseconds since the epoch, and the staging
+    # view turns them back: every instant a client can send must come back to the microsecond.
+    records = [record({"eventName": "page_view", "eventId": f"e-{n}", "clientId": "c-ts",
+                       "pageUrl": "https://shop.example.com/", "clientTimestamp": iso(m), "sentAt": iso(m)}, m)
+               for n, m in enumerate(moments)]
+    [obj], _ = parse_items(timedelta(days=4_000_000), 1, [("events/k.ndjson", None, encode_lines(records, False))])
+    assert obj.rows == len(moments)
+    columns = [EVENT_COLUMNS.index(c) for c in EPOCH_MICROS_COLUMNS]
+    micros = [int(line.split("\t")[i]) for line in obj.data.decode().splitlines() for i in columns]
     conn = pg_server.connect()
     try:
-        read = conn.run("SELECT CAST(t AS timestamptz) FROM unnest(CAST(:t AS text[])) WITH ORDINALITY AS u(t, i)"
-                        " ORDER BY i", t=texts)
+        read = conn.run(f"SELECT {epoch_micros_sql('m')} FROM unnest(CAST(:m AS bigint[]))"  # noqa: S608
+                        " WITH ORDINALITY AS u(m, i) ORDER BY i", m=micros)
     finally:
         conn.close()
-    assert [r[0] for r in read] == parsed
+    assert [r[0] for r in read] == [m for m in moments for _ in columns]
+    assert (obj.low, obj.high) == (min(moments), max(moments))
 
 
-def test_copy_text_keeps_timestamp_strings_only_when_exact():
-    at = (START + timedelta(hours=1)).replace(microsecond=0)
-    base = {"eventName": "page_view", "eventId": "e-ts", "clientId": "c-ts", "pageUrl": "https://shop.example.com/"}
-    odd = f"{at:%Y-%m-%dT%H:%M:%S}.1234567Z"  # cut to microseconds here; PostgreSQL would round
-    body = encode_lines([record({**base, "clientTimestamp": iso(at), "sentAt": odd}, at)], False)
-    [obj], _ = parse_items(LATE, 1, [("events/k.ndjson", None, body)])
-    fields = dict(zip((*EVENT_COLUMNS, "etl_run_id"), obj.data.decode().rstrip("\n").split("\t"), strict=True))
-    assert fields["client_created_at"] == iso(at)
-    assert fields["client_sent_at"] == contract.parse_timestamp(odd).isoformat() != odd
+def test_a_clock_correction_off_the_calendar_is_a_rejection_not_a_crash():
+    at = START + timedelta(hours=1)
+    base = {"eventName": "page_view", "clientId": "c-cal", "pageUrl": "https://shop.example.com/"}
+    records = [record({**base, "eventId": "e-early", "clientTimestamp": "0001-01-01T00:00:00Z",
+                       "sentAt": "9999-12-31T00:00:00Z"}, at),
+               record({**base, "eventId": "e-late", "clientTimestamp": "9999-12-31T00:00:00Z",
+                       "sentAt": "0001-01-01T00:00:00Z"}, at),
+               record({**base, "eventId": "e-old", "clientTimestamp": "0001-01-01T00:00:00Z"},
+                      datetime(1, 1, 1, 0, 1, tzinfo=UTC))]
+    parsed = parse_object("events/k.ndjson", encode_lines(records, False), None, timedelta(days=365_000))
+    assert [(r.code, r.field) for r in parsed.rejected] == [("bad_timestamp", "client_timestamp")] * 2
+    assert len(parsed.rows) == 1  # received in year 1, one minute after the event: within the limit
 
 
 @pytest.mark.postgres
