@@ -403,6 +403,7 @@ def parse_object_copy(key: str, body: bytes, last_modified: datetime | None, lat
     """``parse_object`` straight to COPY text for the staging table: the rows are formatted as
     they are built and only the bytes (and what the loader needs to know about them) are kept."""
     out = CopyObject(key)
+    key_plain = _COPY_SPECIAL(key) is None
     tail = f"\t{run_id}\n"
     lines: list[str] = []
     ids = out.event_ids
@@ -411,7 +412,7 @@ def parse_object_copy(key: str, body: bytes, last_modified: datetime | None, lat
         ingest = raw.get("_ingest") if isinstance(raw.get("_ingest"), dict) else {}
         try:
             row = build_row(raw, key, index, last_modified, late_limit, epoch_micros=True)
-            lines.append(copy_line(row))
+            lines.append(copy_line(row, key_plain and _plain_line(line, row)))
         except (contract.ContractError, BadValue) as exc:
             out.rejected.append(_rejection(index, line, ingest, exc))
             continue
@@ -469,6 +470,23 @@ def serve_parse_jobs(fd: int) -> None:
         connection.send(answer)
 
 
+_COPY_SPECIAL = re.compile(r"[\t\n\r\\\x00]").search
+_PAGE_URL = EVENT_COLUMNS.index("page_url")
+
+
+def _plain_line(line: str, row: tuple) -> bool:
+    """Whether no field of ``row``, built from the JSON ``line`` (and a plain object key), can
+    hold a tab, newline, carriage return, backslash or NUL, without looking at every field.
+
+    JSON writes each of those inside a string as an escape, with a backslash, and json.loads
+    refuses them raw: a line without a backslash has none in any of its strings. Every other
+    field is derived from those strings as a part of one, or is a number, a UUID or a name
+    from ua-parser's patterns; the exception is the UTM values, which are percent-decoded
+    from the page URL, so a URL with a "%" takes the full check.
+    """
+    return "\\" not in line and "%" not in (row[_PAGE_URL] or "")
+
+
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _SEPARATORS = len(EVENT_COLUMNS) - 1
 
@@ -483,7 +501,7 @@ def _copy_value(value: Any) -> str:
     return str(value)
 
 
-def copy_line(row: tuple) -> str:
+def copy_line(row: tuple, plain: bool = False) -> str:
     """One row as COPY text (tab separated, \\N for null), without the loader's etl_run_id.
 
     Escaping every field costs more than all the rest of the formatting, and almost no field
@@ -491,11 +509,12 @@ def copy_line(row: tuple) -> str:
     and one backslash per null means no field held a tab or a backslash; otherwise (or for a
     newline) the row is formatted again with every field escaped. PostgreSQL text cannot hold
     NUL, so a NUL anywhere would fail the whole batch's COPY: the event is rejected instead.
+    ``plain``: the caller knows that no field holds any of those characters (``_plain_line``).
     """
     text = "\t".join([v if type(v) is str else "\\N" if v is None else str(v) if type(v) is int
                       else _copy_value(v) for v in row])
-    if (text.count("\t") == _SEPARATORS and text.count("\\") == row.count(None)
-            and "\n" not in text and "\r" not in text and "\x00" not in text):
+    if plain or (text.count("\t") == _SEPARATORS and text.count("\\") == row.count(None)
+                 and "\n" not in text and "\r" not in text and "\x00" not in text):
         return text
     if "\x00" in text:
         name = next(EVENT_COLUMNS[i] for i, v in enumerate(row) if v is not None and "\x00" in _copy_value(v))

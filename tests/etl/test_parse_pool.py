@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 from etl import source
 from etl.load import epoch_micros_sql
-from etl.normalize import EPOCH_MICROS_COLUMNS, EVENT_COLUMNS, BadValue, copy_line, parse_items, parse_object
+from etl.normalize import (
+    EPOCH_MICROS_COLUMNS,
+    EVENT_COLUMNS,
+    BadValue,
+    build_row,
+    copy_line,
+    parse_items,
+    parse_object,
+)
 from etl.pipeline import ParsePool, ParseWorkerError, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -115,6 +123,37 @@ def test_copy_line_reads_back_as_the_values(values):
     line = copy_line(row)
     assert "\n" not in line and "\r" not in line
     assert _decode(line) == list(row)
+
+
+_HOSTILE = st.lists(st.sampled_from(["a", "é", "\t", "\n", "\r", "\\", "\x00", "%", "%09", "%5C", "\u2028", '"', "N",
+                                     "/"]), max_size=8).map("".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.just("c-1"), _HOSTILE), st.one_of(st.just("Title"), _HOSTILE),
+                          st.one_of(st.just("p/1"), _HOSTILE),
+                          st.one_of(st.sampled_from(["x", "%09", "%5C", "a%0Ab", "%00", "%0D"]), _HOSTILE)),
+                min_size=1, max_size=6),
+       st.sampled_from(["events/k.ndjson", "events/a\tb.ndjson", "events/back\\slash.ndjson"]))
+def test_copy_text_skips_the_escape_check_only_where_nothing_needs_escaping(fields, key):
+    # parse_object_copy skips copy_line's check for lines without a backslash (and with no "%"
+    # in the page URL): its COPY text must be exactly what the checked path writes.
+    at = START + timedelta(hours=1)
+    records = [record({"eventName": "page_view", "eventId": f"e-{n}", "clientId": client, "pageTitle": title,
+                       "pageUrl": f"https://shop.example.com/{path}?utm_source={utm}", "clientTimestamp": iso(at),
+                       "sentAt": iso(at)}, at)
+               for n, (client, title, path, utm) in enumerate(fields)]
+    body = encode_lines(records, False)
+    [obj], _ = parse_items(LATE, 7, [(key, None, body)])
+    expected, rejected = [], []
+    for n, line in enumerate(body.decode().split("\n"), start=1):
+        if line.strip():
+            try:
+                expected.append(copy_line(build_row(json.loads(line), key, n, None, LATE, epoch_micros=True)) + "\t7\n")
+            except BadValue:
+                rejected.append(n)
+    assert obj.data.decode() == "".join(expected)
+    assert [r.line_no for r in obj.rejected] == rejected
 
 
 def test_copy_line_refuses_nul():
