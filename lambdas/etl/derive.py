@@ -4,7 +4,7 @@ Everything here is recomputed from stored events for the touched slices only (se
 groups, hours, days, cohort weeks), so the result is a function of the set of events loaded,
 not of how they were split into runs.
 
-Three kinds of transaction, each clearing the pending work it consumed as it commits, so an
+Four kinds of transaction, each clearing the pending work it consumed as it commits, so an
 interrupted derive is simply finished by the next run:
 
 - sessions (``etl_pending_groups``): sessions; hands the sessions it removed and inserted on

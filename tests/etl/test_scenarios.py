@@ -12,7 +12,7 @@ import pytest
 from etl.pipeline import RunRequest, run
 
 from tests.etl.conftest import BUCKET, connected
-from tests.support.raw import BOT_UA, DESKTOP_UA, MOBILE_UA, iso, put_legacy, put_records, record
+from tests.support.raw import BOT_UA, DESKTOP_UA, MOBILE_UA, iso, put_legacy, put_records, record, snapshot
 
 pytestmark = pytest.mark.postgres
 
@@ -198,8 +198,7 @@ def test_page_paths_backfill_matches_the_derive_phase(raw_s3, warehouse):
     # Sessions derived before 0022 get their page paths from the migration's UPDATE: the same
     # arrays the derive phase writes.
     load_story(raw_s3, warehouse)
-    migration = (Path(__file__).parents[2] / "sql/dw/0022_clickstream_sessions_page_paths.sql").read_text()
-    (backfill,) = [s for s in migration.split(";\n") if s.lstrip().startswith("UPDATE clickstream_sessions")]
+    backfill = _migration_statement("0022_clickstream_sessions_page_paths.sql", "UPDATE clickstream_sessions")
     query = "SELECT session_key, page_paths FROM clickstream_sessions ORDER BY 1"
     with connected(warehouse) as conn:
         derived = conn.run(query)
@@ -208,6 +207,33 @@ def test_page_paths_backfill_matches_the_derive_phase(raw_s3, warehouse):
         conn.run("UPDATE clickstream_sessions SET page_paths = NULL")
         conn.run(backfill)
         assert conn.run(query) == derived
+
+
+def test_landing_and_exit_correction_hands_the_days_to_the_next_run(raw_s3, warehouse):
+    # 0025 corrects sessions whose landing or exit page came from an event without a page;
+    # the next run recomputes their days, and the tables are what a fresh derive gives.
+    load_story(raw_s3, warehouse)
+    tables = ("sessions", "entry_exit", "funnel", "transitions")
+    with connected(warehouse) as conn:
+        reference = snapshot(conn, tables)
+        conn.run("UPDATE clickstream_sessions SET landing_page = NULL, exit_page = '/elsewhere'"
+                 " WHERE session_key = 's1'")
+        conn.run("UPDATE agg_daily_entry_exit_pages SET sessions = sessions + 5 WHERE session_date = '2026-11-02'")
+        conn.run(_migration_statement("0025_clickstream_sessions_landing_exit_from_page_paths.sql", "WITH corrected"))
+        assert conn.run("SELECT session_date FROM etl_pending_session_days") == [[date(2026, 11, 2)]]
+        assert snapshot(conn, ("sessions",)) == {"sessions": reference["sessions"]}
+    assert run(warehouse, WINDOW, s3=raw_s3).status == "succeeded"
+    with connected(warehouse) as conn:
+        assert conn.run("SELECT count(*) FROM etl_pending_session_days") == [[0]]
+        assert snapshot(conn, tables) == reference
+
+
+def _migration_statement(name: str, start: str) -> str:
+    """The statement of a migration file that starts with ``start`` (comment lines left out)."""
+    lines = (Path(__file__).parents[2] / "sql/dw" / name).read_text().splitlines()
+    text = "\n".join(line for line in lines if not line.lstrip().startswith("--"))
+    (statement,) = [s for s in text.split(";\n") if s.lstrip().startswith(start)]
+    return statement
 
 
 def test_second_run_finds_nothing_new(raw_s3, warehouse):
