@@ -4,7 +4,7 @@ Everything here is recomputed from stored events for the touched slices only (se
 groups, hours, days, cohort weeks), so the result is a function of the set of events loaded,
 not of how they were split into runs.
 
-Four kinds of transaction, each clearing the pending work it consumed as it commits, so an
+Five kinds of transaction, each clearing the pending work it consumed as it commits, so an
 interrupted derive is simply finished by the next run:
 
 - sessions (``etl_pending_groups``): sessions; hands the sessions it removed and inserted on
@@ -13,12 +13,14 @@ interrupted derive is simply finished by the next run:
 - visitors (``etl_pending_visitor_sessions``): visitors, first-visit flags and retention;
 - activity (``etl_pending_hours``): hourly activity and daily product engagement, from events
   alone;
-- days (``etl_pending_session_days``): funnel, landing and exit pages, page transitions, from
-  the days' sessions alone.
+- days (``etl_pending_session_days``): funnel, landing and exit pages;
+- transitions (``etl_pending_transition_days``): page transitions and their rollup;
+
+the last two from the days' sessions alone.
 
 PostgreSQL runs each statement on one core. For large runs a second connection computes half
-of the session rows, then the activity step and then the visitors step, while the first
-computes the other half, applies them and goes on to the days. The session shares meet in an
+of the session rows, then the activity, visitors and days steps, while the first computes the
+other half, applies them and goes on to the transitions. The session shares meet in an
 UNLOGGED work table, which the applying transaction empties.
 """
 
@@ -288,25 +290,39 @@ WHERE (r.cohort_week, r.channel, r.device_type, r.is_bot)
 # because stitching gave it a user keeps its signature and leaves its day alone.
 _SESSION_DAYS = """
 WITH old AS (SELECT session_key, session_date, derive_signature FROM d_old_sessions),
-     new AS (SELECT session_key, session_date, derive_signature FROM d_new_sessions)
-INSERT INTO etl_pending_session_days
-SELECT session_date FROM (SELECT * FROM old EXCEPT SELECT * FROM new) gone
-UNION
-SELECT session_date FROM (SELECT * FROM new EXCEPT SELECT * FROM old) came
-ON CONFLICT DO NOTHING
+     new AS (SELECT session_key, session_date, derive_signature FROM d_new_sessions),
+     changed AS (
+  SELECT session_date FROM (SELECT * FROM old EXCEPT SELECT * FROM new) gone
+  UNION
+  SELECT session_date FROM (SELECT * FROM new EXCEPT SELECT * FROM old) came
+), for_transitions AS (
+  INSERT INTO etl_pending_transition_days SELECT session_date FROM changed ON CONFLICT DO NOTHING
+)
+INSERT INTO etl_pending_session_days SELECT session_date FROM changed ON CONFLICT DO NOTHING
 """
 
-_DAYS = """
+SESSION_DAYS = "etl_pending_session_days"
+TRANSITION_DAYS = "etl_pending_transition_days"
+
+
+def _days_setup(pending: str) -> str:
+    """d_session_days: those of ``:days`` still pending in ``pending`` (a table named here)."""
+    return f"""
 CREATE TEMP TABLE d_session_days ON COMMIT DROP AS
-  SELECT session_date FROM etl_pending_session_days WHERE session_date = ANY(CAST(:days AS date[]));
--- The sessions of those days, counted: for a new day the planner's estimate is the average
--- day's, and it would hash the whole events table to join a few thousand sessions.
+  SELECT session_date FROM {pending} WHERE session_date = ANY(CAST(:days AS date[]));
+-- Temporary tables are never auto-analyzed: without a row count the planner guesses large
+-- and scans whole tables instead of the few touched days.
+ANALYZE d_session_days;
+"""
+
+
+# The sessions of those days, counted: for a new day the planner's estimate is the average
+# day's, and it would scan far more than a few thousand sessions.
+_DAY_SESSIONS = """
 CREATE TEMP TABLE d_day_sessions ON COMMIT DROP AS
   SELECT session_key, session_date, device_type, channel, login_state, is_bot, page_paths
   FROM clickstream_sessions WHERE session_date IN (SELECT session_date FROM d_session_days);
--- Temporary tables are never auto-analyzed: without row counts the planner guesses large
--- and scans whole tables instead of the few touched days.
-ANALYZE d_session_days, d_day_sessions;
+ANALYZE d_day_sessions;
 """
 
 _FUNNEL = """
@@ -400,8 +416,7 @@ _CLEAR_WORK = "DELETE FROM etl_work_sessions"
 _CLEAR_VISITOR_SESSIONS = "DELETE FROM etl_pending_visitor_sessions"
 _CLEAR_GROUPS = "DELETE FROM etl_pending_groups p USING d_groups g WHERE p.session_group = g.session_group"
 _CLEAR_HOURS = "DELETE FROM etl_pending_hours p USING d_hours h WHERE p.activity_hour = h.activity_hour"
-_CLEAR_DAYS = ("DELETE FROM etl_pending_session_days p USING d_session_days d"
-               " WHERE p.session_date = d.session_date")
+_CLEAR_DAYS = "DELETE FROM {pending} p USING d_session_days d WHERE p.session_date = d.session_date"
 
 
 @dataclass(slots=True)
@@ -416,8 +431,9 @@ def derive(connection: Any, run_id: int, fault: Any = None,
     """Recompute sessions, visitors and aggregates for the pending work.
 
     ``helper`` opens a second connection. Given one, it computes half of the session rows
-    (by session group), then the activity aggregates and then the visitors, while this
-    connection computes the other half of the session rows, applies them and derives the days.
+    (by session group), then the activity aggregates, the visitors and the days' funnel and
+    pages, while this connection computes the other half of the session rows, applies them and
+    derives the days' page transitions.
     """
     result = DeriveResult()
     second = helper() if helper is not None else None
@@ -437,14 +453,16 @@ def derive(connection: Any, run_id: int, fault: Any = None,
             if second is None:
                 derive_visitors(connection, run_id)
                 derive_days(connection, pending_days(connection))
+                derive_transition_days(connection, pending_days(connection, TRANSITION_DAYS))
                 derive_activity(connection, result)
             else:
-                # Visitors read the sessions just committed; the days read nothing visitors write.
+                # These read the sessions just committed, and none reads what another writes.
                 visitors = pool.submit(derive_visitors, second, run_id)
-                derive_days(connection, pending_days(connection))
+                days = pool.submit(lambda: derive_days(second, pending_days(second)))
+                derive_transition_days(connection, pending_days(connection, TRANSITION_DAYS))
                 assert activity is not None
-                activity.result()
-                visitors.result()
+                for step in (activity, visitors, days):
+                    step.result()
     finally:
         if second is not None:
             with contextlib.suppress(Exception):
@@ -507,20 +525,33 @@ def derive_activity(connection: Any, result: DeriveResult) -> None:
             connection.run(_CLEAR_HOURS)
 
 
-def pending_days(connection: Any) -> list[Any]:
-    return [row[0] for row in connection.run("SELECT session_date FROM etl_pending_session_days ORDER BY 1")]
+def pending_days(connection: Any, pending: str = SESSION_DAYS) -> list[Any]:
+    """The days pending in ``pending``: one of the two tables named above, never input."""
+    if pending not in (SESSION_DAYS, TRANSITION_DAYS):
+        raise ValueError(f"not a pending days table: {pending!r}")
+    return [row[0] for row in connection.run(f"SELECT session_date FROM {pending} ORDER BY 1")]
 
 
 def derive_days(connection: Any, days: list[Any]) -> None:
-    """Funnel, landing and exit pages and page transitions of ``days``, in one transaction."""
+    """Funnel and landing and exit pages of ``days``, in one transaction."""
     if not days:
         return
     with _transaction(connection):
-        _run_statements(connection, _DAYS, days=days)
+        _run_statements(connection, _days_setup(SESSION_DAYS), days=days)
         connection.run(_FUNNEL)
         connection.run(_ENTRY_EXIT)
+        connection.run(_CLEAR_DAYS.format(pending=SESSION_DAYS))
+
+
+def derive_transition_days(connection: Any, days: list[Any]) -> None:
+    """Page transitions and their rollup of ``days``, in one transaction."""
+    if not days:
+        return
+    with _transaction(connection):
+        _run_statements(connection, _days_setup(TRANSITION_DAYS), days=days)
+        connection.run(_DAY_SESSIONS)
         _run_statements(connection, _TRANSITIONS)
-        connection.run(_CLEAR_DAYS)
+        connection.run(_CLEAR_DAYS.format(pending=TRANSITION_DAYS))
 
 
 def _run_statements(connection: Any, script: str, **params: Any) -> None:

@@ -107,10 +107,11 @@ class FailingOn:
 
 
 @pytest.mark.parametrize("prefix", ["INSERT INTO etl_work_sessions", "DELETE FROM agg_hourly_activity",
-                                    "DELETE FROM agg_daily_product_engagement", "UPDATE clickstream_visitors"])
+                                    "DELETE FROM agg_daily_product_engagement", "UPDATE clickstream_visitors",
+                                    "DELETE FROM agg_daily_entry_exit_pages"])
 def test_second_connection_failing_then_rerun_loses_and_doubles_nothing(raw_s3, new_warehouse, reference, prefix):
     # The derive phase's second connection fails in its share of the session rows, at the
-    # start or in the middle of the activity step, or in the visitors step: what it committed
+    # start or in the middle of the activity step, in the visitors or the days step: what it committed
     # before must not leak into the next run (the work table), and nothing may be lost.
     settings = replace(new_warehouse(), derive_parallel_min_groups=0)
     with pytest.raises(Crash):

@@ -81,7 +81,7 @@ SNAPSHOT_QUERIES = {
     "transitions_rollup": "SELECT * FROM agg_daily_page_transitions_rollup ORDER BY 1, 2, 3, 4",
     "rejected": "SELECT object_key, line_no, reason_code FROM etl_rejected_events ORDER BY 1, 2",
     "pending": "SELECT (SELECT count(*) FROM etl_pending_groups) + (SELECT count(*) FROM etl_pending_hours)"
-               " + (SELECT count(*) FROM etl_pending_session_days)"
+               " + (SELECT count(*) FROM etl_pending_session_days) + (SELECT count(*) FROM etl_pending_transition_days)"
                " + (SELECT count(*) FROM etl_pending_visitor_sessions) + (SELECT count(*) FROM etl_work_sessions)",
 }
 
