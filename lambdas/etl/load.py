@@ -23,19 +23,22 @@ _COLUMNS = (*EVENT_COLUMNS, "etl_run_id")
 _COLUMN_LIST = ", ".join(_COLUMNS)
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
-# Parsed rows arrive in etl_stage_copy, shaped like clickstream_events but for its timestamps,
-# which COPY text carries as integer microseconds since the epoch (normalize.EPOCH_MICROS_COLUMNS):
-# PostgreSQL reads an integer in a third of the time it takes to read a timestamp. Every
-# statement reads and deletes staged rows through the view etl_stage, which shows them as
-# timestamptz again, column for column like clickstream_events. (Whole seconds and the rest
-# apart: an interval times a number is double precision arithmetic, exact only while the
-# product fits in 53 bits, which microseconds since the epoch do not beyond the year 2255.)
 def epoch_micros_sql(column: str) -> str:
-    """SQL for the timestamptz of ``column``'s integer microseconds since the epoch."""
+    """SQL for the timestamptz of ``column``'s integer microseconds since the epoch.
+
+    Whole seconds and the rest apart: an interval times a number is double precision
+    arithmetic, exact only while the product fits in 53 bits, which microseconds since the
+    epoch do not beyond the year 2255.
+    """
     return (f"timestamptz 'epoch' + ({column} / 1000000) * interval '1 second'"
             f" + ({column} % 1000000) * interval '1 microsecond'")
 
 
+# Parsed rows arrive in etl_stage_copy, shaped like clickstream_events but for its timestamps,
+# which COPY text carries as integer microseconds since the epoch (normalize.EPOCH_MICROS_COLUMNS):
+# PostgreSQL reads an integer in a third of the time it takes to read a timestamp. Every
+# statement reads and deletes staged rows through the view etl_stage, which shows them as
+# timestamptz again, column for column like clickstream_events.
 _STAGE_VIEW_COLUMNS = ", ".join(f"{epoch_micros_sql(c)} AS {c}" if c in EPOCH_MICROS_COLUMNS else c for c in _COLUMNS)
 _CREATE_STAGING = f"""
 CREATE TEMP TABLE etl_stage_copy (LIKE clickstream_events) ON COMMIT DELETE ROWS;

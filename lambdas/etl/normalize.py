@@ -80,7 +80,7 @@ class ParsedObject:
 class CopyObject:
     """One raw object as the loader needs it: its good rows as COPY text, its rejections."""
     key: str
-    data: bytes = b""  # COPY text of the good rows: EVENT_COLUMNS then etl_run_id
+    data: bytes = b""  # COPY text of the good rows: EVENT_COLUMNS (timestamps as epoch µs), etl_run_id
     rows: int = 0
     event_ids: list[str] = field(default_factory=list)  # of the rows in data, in order
     rejected: list[Rejected] = field(default_factory=list)
