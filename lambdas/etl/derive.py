@@ -452,14 +452,14 @@ def derive(connection: Any, run_id: int, fault: Any = None,
                 fault("derive", "days")
             if second is None:
                 derive_visitors(connection, run_id)
-                derive_days(connection, pending_days(connection))
-                derive_transition_days(connection, pending_days(connection, TRANSITION_DAYS))
+                derive_days(connection)
+                derive_transition_days(connection)
                 derive_activity(connection, result)
             else:
                 # These read the sessions just committed, and none reads what another writes.
                 visitors = pool.submit(derive_visitors, second, run_id)
-                days = pool.submit(lambda: derive_days(second, pending_days(second)))
-                derive_transition_days(connection, pending_days(connection, TRANSITION_DAYS))
+                days = pool.submit(derive_days, second)
+                derive_transition_days(connection)
                 assert activity is not None
                 for step in (activity, visitors, days):
                     step.result()
@@ -525,33 +525,32 @@ def derive_activity(connection: Any, result: DeriveResult) -> None:
             connection.run(_CLEAR_HOURS)
 
 
-def pending_days(connection: Any, pending: str = SESSION_DAYS) -> list[Any]:
+def pending_days(connection: Any, pending: str) -> list[Any]:
     """The days pending in ``pending``: one of the two tables named above, never input."""
     if pending not in (SESSION_DAYS, TRANSITION_DAYS):
         raise ValueError(f"not a pending days table: {pending!r}")
     return [row[0] for row in connection.run(f"SELECT session_date FROM {pending} ORDER BY 1")]
 
 
-def derive_days(connection: Any, days: list[Any]) -> None:
-    """Funnel and landing and exit pages of ``days``, in one transaction."""
+def derive_days(connection: Any) -> None:
+    """Funnel and landing and exit pages of the pending days, in one transaction."""
+    _derive_pending_days(connection, SESSION_DAYS, (_FUNNEL, _ENTRY_EXIT))
+
+
+def derive_transition_days(connection: Any) -> None:
+    """Page transitions and their rollup of the pending days, in one transaction."""
+    _derive_pending_days(connection, TRANSITION_DAYS, (_DAY_SESSIONS, _TRANSITIONS))
+
+
+def _derive_pending_days(connection: Any, pending: str, scripts: tuple[str, ...]) -> None:
+    days = pending_days(connection, pending)
     if not days:
         return
     with _transaction(connection):
-        _run_statements(connection, _days_setup(SESSION_DAYS), days=days)
-        connection.run(_FUNNEL)
-        connection.run(_ENTRY_EXIT)
-        connection.run(_CLEAR_DAYS.format(pending=SESSION_DAYS))
-
-
-def derive_transition_days(connection: Any, days: list[Any]) -> None:
-    """Page transitions and their rollup of ``days``, in one transaction."""
-    if not days:
-        return
-    with _transaction(connection):
-        _run_statements(connection, _days_setup(TRANSITION_DAYS), days=days)
-        connection.run(_DAY_SESSIONS)
-        _run_statements(connection, _TRANSITIONS)
-        connection.run(_CLEAR_DAYS.format(pending=TRANSITION_DAYS))
+        _run_statements(connection, _days_setup(pending), days=days)
+        for script in scripts:
+            _run_statements(connection, script)
+        connection.run(_CLEAR_DAYS.format(pending=pending))
 
 
 def _run_statements(connection: Any, script: str, **params: Any) -> None:
