@@ -136,7 +136,6 @@ INSERT INTO etl_work_sessions
     coalesce(max(CASE {_FUNNEL_CASE} END), 0) AS funnel_stage,
     count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
     coalesce(sum(value) FILTER (WHERE event_type = 'purchase'), 0) AS revenue,
-    sum(hashtext(event_id::text || '@' || event_timestamp::text || '@' || coalesce(page_path, ''))) AS events_sig,
     {_PAGE_PATHS} AS page_paths
   FROM ({_SEGMENTS}) events GROUP BY session_group, run_start, cap_no
 """
@@ -162,7 +161,7 @@ WITH new AS (
     a.purchases, a.revenue, false, :run_id,
     md5(concat_ws('|', a.session_start, a.session_end, a.event_count, a.page_view_count, a.landing_page,
                   a.exit_page, a.channel, a.device_type, a.login_state, a.is_bot, a.product_category,
-                  a.funnel_stage, a.purchases, a.revenue, a.events_sig)),
+                  a.funnel_stage, a.purchases, a.revenue, a.page_paths)),
     a.page_paths
   FROM etl_work_sessions a
   LEFT JOIN clickstream_identity_map m ON m.client_id = coalesce(a.first_client_id, a.any_client_id)
@@ -286,19 +285,28 @@ WHERE (r.cohort_week, r.channel, r.device_type, r.is_bot)
   AND r.cohort_size IS DISTINCT FROM z.cohort_size;
 """
 
-# Days whose sessions really changed, for the day-level aggregates: a session re-derived only
-# because stitching gave it a user keeps its signature and leaves its day alone.
+# Days whose sessions really changed, for the day-level aggregates. The signature digests what
+# the funnel and the page aggregates read of a session, its visitor aside: a session re-derived
+# only because identity stitching gave it a user keeps it. Such a session has a new visitor
+# (person_key), which only the daily funnel counts: its day is the funnel's to recompute, and
+# its page transitions stay as they are.
 _SESSION_DAYS = """
-WITH old AS (SELECT session_key, session_date, derive_signature FROM d_old_sessions),
-     new AS (SELECT session_key, session_date, derive_signature FROM d_new_sessions),
-     changed AS (
+WITH old AS (SELECT session_key, session_date, person_key, derive_signature FROM d_old_sessions),
+     new AS (SELECT session_key, session_date, person_key, derive_signature FROM d_new_sessions),
+     funnel_days AS (
   SELECT session_date FROM (SELECT * FROM old EXCEPT SELECT * FROM new) gone
   UNION
   SELECT session_date FROM (SELECT * FROM new EXCEPT SELECT * FROM old) came
+), transition_days AS (
+  SELECT session_date FROM (SELECT session_key, session_date, derive_signature FROM old
+                            EXCEPT SELECT session_key, session_date, derive_signature FROM new) gone
+  UNION
+  SELECT session_date FROM (SELECT session_key, session_date, derive_signature FROM new
+                            EXCEPT SELECT session_key, session_date, derive_signature FROM old) came
 ), for_transitions AS (
-  INSERT INTO etl_pending_transition_days SELECT session_date FROM changed ON CONFLICT DO NOTHING
+  INSERT INTO etl_pending_transition_days SELECT session_date FROM transition_days ON CONFLICT DO NOTHING
 )
-INSERT INTO etl_pending_session_days SELECT session_date FROM changed ON CONFLICT DO NOTHING
+INSERT INTO etl_pending_session_days SELECT session_date FROM funnel_days ON CONFLICT DO NOTHING
 """
 
 SESSION_DAYS = "etl_pending_session_days"

@@ -296,3 +296,34 @@ def test_dry_run_lists_without_loading(raw_s3, warehouse):
     with connected(warehouse) as conn:
         assert conn.run("SELECT count(*) FROM clickstream_events") == [[0]]
         assert conn.run("SELECT count(*) FROM etl_object_ledger") == [[0]]
+
+
+def test_a_later_login_merges_a_day_s_visitors_in_its_funnel(raw_s3, warehouse):
+    # Monday: client c7 browses anonymously and user u7 shops from another client, c8: two
+    # visitors. Thursday c7 logs in as u7: both of Monday's sessions are u7's, one visitor.
+    # Only stitching changes the anonymous session (its user), yet Monday's funnel must change.
+    m = MONDAY
+    monday = [ev("page_view", m, "/", clientId="c7", sessionId="s7"),
+              ev("page_view", m + timedelta(hours=1), "/", clientId="c8", sessionId="s8", userId="u7",
+                 userLoginState="logged_in")]
+    received = m + timedelta(hours=1, minutes=1)
+    put_records(raw_s3, BUCKET, sent(monday, received), received)
+    assert run(warehouse, WINDOW, s3=raw_s3).status == "succeeded"
+    thursday = m + timedelta(days=3)
+    put_records(raw_s3, BUCKET, sent([ev("login_success", thursday, "/login", clientId="c7", sessionId="s9",
+                                         userId="u7", userLoginState="logged_in")], thursday), thursday)
+    assert run(warehouse, WINDOW, s3=raw_s3).status == "succeeded"
+    with connected(warehouse) as conn:
+        assert conn.run("SELECT session_key, person_key FROM clickstream_sessions ORDER BY 1") == [
+            ["s7", "u:u7"], ["s8", "u:u7"], ["s9", "u:u7"]]
+        visitors = ("SELECT session_date, hll_cardinality(hll_union_agg(visitors))::int FROM agg_daily_funnel"
+                    " GROUP BY 1 ORDER BY 1")
+        assert conn.run(visitors) == [[m.date(), 1], [thursday.date(), 1]]
+        # 0027 mends the sketches earlier runs left: c7 counted as a visitor of its own
+        sketches = "SELECT session_date, channel, device_type, visitors::text FROM agg_daily_funnel ORDER BY 1, 2, 3"
+        fresh = conn.run(sketches)
+        conn.run("UPDATE agg_daily_funnel SET visitors = hll_add(visitors, hll_hash_text('c:c7'))"
+                 " WHERE session_date = :day", day=m.date())
+        assert conn.run(visitors)[0] == [m.date(), 2]
+        conn.run(_migration_statement("0027_funnel_visitors_follow_identity_stitching.sql", "UPDATE agg_daily_funnel"))
+        assert conn.run(sketches) == fresh
