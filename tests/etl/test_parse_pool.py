@@ -21,6 +21,7 @@ from etl.normalize import (
     BadValue,
     build_row,
     copy_line,
+    decode_lines,
     parse_items,
     parse_object,
 )
@@ -297,3 +298,52 @@ def test_lines_end_at_newlines_only():
     parsed = parse_object("events/k.ndjson", body, None, LATE)
     assert parsed.rejected == [] and [row[EVENT_COLUMNS.index("page_title")] for row in parsed.rows] == [
         "one\u2028title", "one\u2029title", "one\x85title"]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=5)
+    | st.sampled_from([9007199254740993, 9007199254740992.0, ",", "],[", '"', "}{"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=8)
+
+
+def _loads_each(lines: list[str]) -> list | None:
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            return None
+    return out if all(type(r) is dict for r in out) else None
+
+
+# Lines that, read together, read as something none of them is: two or three values on one
+# line, a value split over two lines, strings left open, the marker's digits.
+_PIECES = ['{"a": 1}', '{"a": 1}, {"b": 2}', '{"a": 1}, {"b": 2}, {"c": 3}', '{"o": [{}', "{}]}",
+           '{}]}, {"b": 2}, {"c": 3}', '{"s": "x', 'y"}', "{}, 9007199254740993, {}", '{"e": "9007199254740993"}',
+           "[1]", "NaN"]
+_LINES = st.lists(st.sampled_from(_PIECES), min_size=2, max_size=4)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.one_of(_LINES, st.lists(_JSON, min_size=2, max_size=5).map(lambda vs: [json.dumps(v) for v in vs])))
+def test_lines_decoded_at_once_are_what_each_line_decodes_to(lines):
+    got = decode_lines(lines, "\n".join(lines))
+    each = _loads_each(lines)
+    if each is not None and "9007199254740993" not in "\n".join(lines):
+        assert got == each
+    else:
+        assert got is None
+
+
+def test_lines_that_decode_only_together_are_rejected_line_by_line():
+    # Together they read as three objects, one per line; alone, none of them is JSON.
+    lines = ['{"x": 1}, {"y": 2}', '{"a": [{"b": 1}', '{"c": 1}]}']
+    assert json.loads("[" + ",".join(lines) + "]") == [{"x": 1}, {"y": 2}, {"a": [{"b": 1}, {"c": 1}]}]
+    assert decode_lines(lines, "\n".join(lines)) is None
+    # with an object where the marker between lines would be, and with the marker itself
+    for first in ('{"x": 1}, {"y": 2}, {"z": 3}', '{"x": 1}, 9007199254740993, {"y": 2}'):
+        assert decode_lines([first, *lines[1:]], "\n".join([first, *lines[1:]])) is None
+    parsed = parse_object("events/k.ndjson", "\n".join(lines).encode(), None, LATE)
+    assert parsed.rows == [] and [(r.line_no, r.code) for r in parsed.rejected] == [
+        (1, "not_json"), (2, "not_json"), (3, "not_json")]
