@@ -8,6 +8,7 @@ text for the loader (``parse_object_copy``).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import time
@@ -267,6 +268,37 @@ def _fold_ingest(ingest: dict[str, Any]) -> dict[str, Any]:
     return ingest if names == keys else dict(zip(names, ingest.values(), strict=True))
 
 
+_CURRENCY = re.compile(r"[A-Za-z]{3}\Z").match
+
+
+def _holds_contract_types(event: dict[str, Any]) -> bool:
+    """Whether a line the ingest says it validated has the types ``build_row`` relies on.
+
+    A line is only as good as whoever wrote its object: one that claims the current contract
+    with, say, a number for its event name must become a rejection, not an error that fails
+    the run (and every run after it, since its object is never ledgered) or a value that fails
+    its batch's COPY."""
+    product = event.get("product")
+    first_visit = event.get("is_first_visit")
+    currency = event.get("currency") or (product.get("currency") if type(product) is dict else None)
+    return (type(event.get("event_name")) is str and (not product or type(product) is dict)
+            and (first_visit is None or first_visit is True or first_visit is False)
+            and (currency is None or (type(currency) is str and _CURRENCY(currency) is not None)))
+
+
+@lru_cache(maxsize=4096)
+def _inet(address: str | None) -> str | None:
+    """``_ingest.source_ip`` when PostgreSQL's inet reads it, else None: one unreadable address
+    must not fail the COPY of a whole batch."""
+    if address is None or "%" in address:  # a zone index, which Python reads and inet does not
+        return None
+    try:
+        ipaddress.ip_interface(address)
+    except ValueError:
+        return None
+    return address
+
+
 def build_row(raw: dict[str, Any], key: str, line_no: int, fallback_received: datetime | None,
               late_limit: timedelta, epoch_micros: bool = False) -> tuple:
     """One raw record (event + ``_ingest``) -> a row; raises ContractError or BadValue.
@@ -277,11 +309,11 @@ def build_row(raw: dict[str, Any], key: str, line_no: int, fallback_received: da
     if ingest_raw is not None and not isinstance(ingest_raw, dict):
         raise BadValue("_ingest", "_ingest must be an object")
     ingest = _fold_ingest(ingest_raw) if ingest_raw else {}
-    if ingest.get("contract_version") == _CONTRACT_VERSION:
-        # The ingest validated this line against this very contract before storing it; only the
-        # spellings need folding. Lines from older contracts and legacy objects are validated again.
-        event = contract.normalize_keys(raw)
-    else:
+    event = contract.normalize_keys(raw) if ingest.get("contract_version") == _CONTRACT_VERSION else None
+    if event is None or not _holds_contract_types(event):
+        # The ingest validated a line of this very contract before storing it: only its spellings
+        # need folding. Lines from older contracts and legacy objects are validated again, and so
+        # is a line that says it was validated but does not have the types a row is built on.
         event = contract.validate(raw)
 
     received = contract.parse_timestamp(ingest.get("received_at")) or fallback_received
@@ -345,7 +377,7 @@ def build_row(raw: dict[str, Any], key: str, line_no: int, fallback_received: da
         channel_for(page_host, ref_host, utm[0], utm[1], paid_click),
         *utm,
         device_type, browser, browser_version, os_family, os_version, is_bot,
-        _text(ingest.get("source_ip")), transaction_id,
+        _inet(_text(ingest.get("source_ip"))), transaction_id,
         _amount(event.get("value"), "value"), currency.upper() if currency else None,
         _quantity(quantity if quantity is not None else product.get("quantity")),
         search_term, group, key, line_no,
