@@ -7,6 +7,7 @@ from it lazily (first use), so importing this module stays cheap for Lambda cold
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -357,7 +358,18 @@ def event_id_for(event: dict[str, Any]) -> str:
         except ValueError:
             pass
     scope = "|".join(str(event.get(k) or "") for k in ("client_id", "session_id", "user_id"))
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{scope}|{client_event_id}"))
+    return name_uuid(f"{scope}|{client_event_id}")
+
+
+def name_uuid(name: str) -> str:
+    """``str(uuid.uuid5(EVENT_ID_NAMESPACE, name))``, for any ``name``.
+
+    uuid5 encodes the name as strict UTF-8, which a lone UTF-16 surrogate (JSON can spell
+    "\\ud800") fails: a client id holding one made the ingest answer 500. Surrogates are
+    encoded as they are, so such an id still maps to one stable UUID."""
+    digest = hashlib.sha1(EVENT_ID_NAMESPACE.bytes + name.encode("utf-8", "surrogatepass"),
+                          usedforsecurity=False).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=5))
 
 
 def parse_timestamp(value: Any) -> datetime | None:

@@ -12,7 +12,6 @@ import ipaddress
 import json
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -232,7 +231,7 @@ def user_agent_parts(user_agent: str | None) -> tuple[str, str | None, str | Non
 
 def legacy_event_id(object_key: str, line_no: int) -> str:
     """Stable id for a seed object line that carries none: re-runs deduplicate."""
-    return str(uuid.uuid5(contract.EVENT_ID_NAMESPACE, f"raw:{object_key}#{line_no}"))
+    return contract.name_uuid(f"raw:{object_key}#{line_no}")
 
 
 def event_time(received: datetime, created: datetime | None, sent: datetime | None) -> datetime:

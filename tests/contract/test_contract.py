@@ -102,6 +102,20 @@ def test_event_ids():
     assert len(fresh) == 3 and all(contract.is_uuid(i) for i in fresh)
 
 
+@settings(max_examples=300)
+@given(st.text())
+def test_name_uuids_are_uuid5(name):
+    # uuid5 itself: the derived ids of events stored before name_uuid existed stay the same.
+    assert contract.name_uuid(name) == str(uuid.uuid5(contract.EVENT_ID_NAMESPACE, name))
+
+
+def test_a_client_id_with_a_lone_surrogate_still_maps_to_one_uuid():
+    # JSON can spell one ("\\ud800"); uuid5 refused it and the ingest answered 500.
+    derived = contract.event_id_for({"event_id": "evt-1", "client_id": "c\ud800"})
+    assert contract.is_uuid(derived) and derived == contract.event_id_for({"event_id": "evt-1", "client_id": "c\ud800"})
+    assert derived != contract.event_id_for({"event_id": "evt-1", "client_id": "c\udfff"})
+
+
 @pytest.mark.parametrize(
     ("value", "iso"),
     [(1764081000000, "2025-11-25T14:30:00+00:00"), ("2026-11-25T14:30:02.500Z", "2026-11-25T14:30:02.500000+00:00"),
