@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .normalize import EPOCH_MICROS_COLUMNS, EVENT_COLUMNS, CopyObject
+from .normalize import EPOCH_MICROS_COLUMNS, EVENT_COLUMNS, CopyObject, utf8
 
 _COLUMNS = (*EVENT_COLUMNS, "etl_run_id")
 _COLUMN_LIST = ", ".join(_COLUMNS)
@@ -54,6 +54,14 @@ CREATE TEMP TABLE IF NOT EXISTS etl_stage_known (event_id uuid, event_timestamp 
   ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS etl_stage_loaded (object_key text, events integer) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS etl_stage_replaced_clients (client_id text) ON COMMIT DELETE ROWS;
+"""
+
+# A batch whose events lie months apart (a backfill, or a record whose clock is far off) gets a
+# partition for each month that holds events, not for every month between its first and last.
+_ENSURE_MONTHS = """
+SELECT count(dw_ensure_event_partitions(m, m))
+FROM (SELECT DISTINCT date_trunc('month', event_timestamp AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS m
+      FROM etl_stage) months
 """
 
 # The order in which copies of one event_id compete, here and across batches (the registry):
@@ -276,10 +284,10 @@ def copy_chunks(lines: Iterable[str], size: int = 1 << 20) -> Iterator[bytes]:
         chunk.append(line)
         length += len(line)
         if length >= size:
-            yield "".join(chunk).encode("utf-8")
+            yield utf8("".join(chunk))
             chunk, length = [], 0
     if chunk:
-        yield "".join(chunk).encode("utf-8")
+        yield utf8("".join(chunk))
 
 
 def byte_chunks(parts: Iterable[bytes], size: int = 1 << 20) -> Iterator[bytes]:
@@ -349,7 +357,10 @@ def load_batch(connection: Any, run_id: int, parsed: list[tuple[ObjectInfo, Copy
             low = min(p.low for p in objects if p.rows)
             high = max(p.high for p in objects if p.rows)
             result.newest_event = high
-            connection.run("SELECT dw_ensure_event_partitions(:low, :high)", low=low, high=high)
+            if (high.year - low.year) * 12 + high.month - low.month <= 1:
+                connection.run("SELECT dw_ensure_event_partitions(:low, :high)", low=low, high=high)
+            else:
+                connection.run(_ENSURE_MONTHS)
             duplicates = duplicate_ids(objects)
             if duplicates:
                 connection.run(_DROP_WORSE_IN_BATCH, ids=duplicates)

@@ -134,6 +134,39 @@ def _quantity(value: Any) -> int | None:
     return number
 
 
+# Dimension values end up in the keys of aggregate indexes, and a btree index row holds at most
+# 2,704 bytes: a 4,000-character page path (the contract allows 4,096) failed the derive phase,
+# run after run. Page paths and product names, categories and brands are cut to these many UTF-8
+# bytes (at a character boundary); the widest index row they make is then ~2,400 bytes (product
+# id, name, category and brand in agg_daily_product_engagement's covering index). page_url and
+# the raw line keep the whole value.
+PAGE_PATH_BYTES = 1000
+PRODUCT_TEXT_BYTES = 600
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf8(text: str) -> bytes:
+    """``text`` in UTF-8, with any lone UTF-16 surrogate as U+FFFD.
+
+    JSON can spell one ("\\ud800") and a tracker that cuts a title in the middle of an emoji
+    sends one; UTF-8 cannot hold it, and PostgreSQL would refuse the batch. Undecodable bytes
+    in an object become U+FFFD on the way in, so this is the same rule on the way out."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
+def capped(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, at a character boundary."""
+    if len(text) * 4 <= limit:  # no character takes more than 4 bytes in UTF-8
+        return text
+    data = utf8(text)
+    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
 def _host(netloc: str) -> str | None:
     host = netloc.rsplit("@", 1)[-1].split(":", 1)[0].lower()
     return host.removeprefix("www.") or None
@@ -155,7 +188,8 @@ def page_parts(url: str | None) -> tuple[str | None, str | None, tuple[str | Non
         utm = tuple((query.get(f"utm_{k}") or [None])[0] for k in ("source", "medium", "campaign", "term", "content"))
         paid_click = "gclid" in query or "msclkid" in query
     path = parts.path or ("/" if parts.netloc else None)
-    return _host(parts.netloc) if parts.netloc else None, path, utm, paid_click
+    return (_host(parts.netloc) if parts.netloc else None, path and capped(path, PAGE_PATH_BYTES), utm,
+            paid_click)
 
 
 @lru_cache(maxsize=16384)
@@ -268,21 +302,36 @@ def _fold_ingest(ingest: dict[str, Any]) -> dict[str, Any]:
 
 
 _CURRENCY = re.compile(r"[A-Za-z]{3}\Z").match
+_EVENT_NAME = re.compile(contract.schema()["properties"]["event_name"]["pattern"]).match
+_ID_LENGTH = contract.schema()["definitions"]["nullable_id"]["maxLength"]
+_PRODUCT_ID_LENGTH = contract.schema()["definitions"]["product_id"]["anyOf"][0]["maxLength"]
 
 
-def _holds_contract_types(event: dict[str, Any]) -> bool:
-    """Whether a line the ingest says it validated has the types ``build_row`` relies on.
+def _product(event: dict[str, Any]) -> Any:
+    return event.get("product") or _first_item(event)
+
+
+def _holds_contract_types(event: dict[str, Any], product: Any) -> bool:
+    """Whether a line the ingest says it validated has what ``build_row`` relies on: the
+    contract's types, and its bounds on the fields that become index keys.
 
     A line is only as good as whoever wrote its object: one that claims the current contract
     with, say, a number for its event name must become a rejection, not an error that fails
-    the run (and every run after it, since its object is never ledgered) or a value that fails
-    its batch's COPY."""
-    product = event.get("product")
+    the run (and every run after it, since its object is never ledgered), a value that fails
+    its batch's COPY or a key too long for an index."""
+    if type(product) is not dict:
+        return False
     first_visit = event.get("is_first_visit")
-    currency = event.get("currency") or (product.get("currency") if type(product) is dict else None)
-    return (type(event.get("event_name")) is str and (not product or type(product) is dict)
+    currency = event.get("currency") or product.get("currency")
+    product_id = product.get("id")
+    name = event.get("event_name")
+    return (type(name) is str and _EVENT_NAME(name) is not None
             and (first_visit is None or first_visit is True or first_visit is False)
-            and (currency is None or (type(currency) is str and _CURRENCY(currency) is not None)))
+            and (currency is None or (type(currency) is str and _CURRENCY(currency) is not None))
+            and all(v is None or (type(v) is str and len(v) <= _ID_LENGTH)
+                    for v in (event.get("session_id"), event.get("client_id"), event.get("user_id")))
+            and (product_id is None or type(product_id) is int
+                 or (type(product_id) is str and len(product_id) <= _PRODUCT_ID_LENGTH)))
 
 
 @lru_cache(maxsize=4096)
@@ -298,10 +347,12 @@ def _inet(address: str | None) -> str | None:
     return address
 
 
-def build_row(raw: dict[str, Any], key: str, line_no: int, fallback_received: datetime | None,
+def build_row(raw: dict[str, Any], key: str, line_no: int, written: datetime | None,
               late_limit: timedelta, epoch_micros: bool = False) -> tuple:
     """One raw record (event + ``_ingest``) -> a row; raises ContractError or BadValue.
 
+    ``written``: when the record's object was written (S3 LastModified), if known: the receive
+    time of a record without one, and the latest a record can have been received.
     ``epoch_micros``: the ``EPOCH_MICROS_COLUMNS`` as integer microseconds since the epoch
     (for COPY text), not datetimes."""
     ingest_raw = raw.pop("_ingest", None)
@@ -309,15 +360,20 @@ def build_row(raw: dict[str, Any], key: str, line_no: int, fallback_received: da
         raise BadValue("_ingest", "_ingest must be an object")
     ingest = _fold_ingest(ingest_raw) if ingest_raw else {}
     event = contract.normalize_keys(raw) if ingest.get("contract_version") == _CONTRACT_VERSION else None
-    if event is None or not _holds_contract_types(event):
+    product = None if event is None else _product(event)
+    if event is None or not _holds_contract_types(event, product):
         # The ingest validated a line of this very contract before storing it: only its spellings
         # need folding. Lines from older contracts and legacy objects are validated again, and so
-        # is a line that says it was validated but does not have the types a row is built on.
+        # is a line that says it was validated but does not hold what a row is built on.
         event = contract.validate(raw)
+        product = _product(event)
 
-    received = contract.parse_timestamp(ingest.get("received_at")) or fallback_received
+    received = contract.parse_timestamp(ingest.get("received_at")) or written
     if received is None:
         raise BadValue("_ingest.received_at", "no receive time in _ingest and none from the object")
+    if written is not None and received - written > FUTURE_TOLERANCE:
+        raise BadValue("_ingest.received_at", f"received at {received.isoformat()}, more than 5 minutes after its"
+                       f" object was written ({written.isoformat()})", "future_timestamp")
     created = contract.parse_timestamp(event.get("client_timestamp"))
     sent = contract.parse_timestamp(event.get("sent_at"))
     try:
@@ -339,12 +395,15 @@ def build_row(raw: dict[str, Any], key: str, line_no: int, fallback_received: da
     if not contract.is_uuid(event_id):
         event_id = contract.event_id_for(event) if event.get("event_id") else legacy_event_id(key, line_no)
 
-    product = event.get("product") or _first_item(event)
     # Most values are already non-empty strings (or absent): _text only for the others.
     user_id, client_id, session_id, identity_source, page_url, referrer, page_title, transaction_id, search_term = [
         v if v is None or (type(v) is str and v) else _text(v) for v in map(event.get, _EVENT_TEXT)]
     product_id, product_name, product_category, product_brand, product_url_path = [
         v if v is None or (type(v) is str and v) else _text(v) for v in map(product.get, _PRODUCT_TEXT)]
+    if product:
+        product_name, product_category, product_brand = [
+            v if v is None or len(v) * 4 <= PRODUCT_TEXT_BYTES else capped(v, PRODUCT_TEXT_BYTES)
+            for v in (product_name, product_category, product_brand)]
     page_host, page_path, utm, paid_click = page_parts(page_url)
     ref_host = referrer_host(referrer)
     device_type, browser, browser_version, os_family, os_version, is_bot = user_agent_parts(
@@ -492,7 +551,7 @@ def parse_object_copy(key: str, body: bytes, last_modified: datetime | None, lat
         if high is None or when > high:
             high = when
     if lines:
-        out.data = (tail.join(lines) + tail).encode("utf-8")
+        out.data = utf8(tail.join(lines) + tail)
         out.low, out.high = _EPOCH + low * _MICROSECOND, _EPOCH + high * _MICROSECOND
     out.rows = len(lines)
     return out
