@@ -302,36 +302,14 @@ def _fold_ingest(ingest: dict[str, Any]) -> dict[str, Any]:
 
 
 _CURRENCY = re.compile(r"[A-Za-z]{3}\Z").match
-_EVENT_NAME = re.compile(contract.schema()["properties"]["event_name"]["pattern"]).match
+# The contract's bounds on the fields that become index keys.
+_NAME_LENGTH = 64
 _ID_LENGTH = contract.schema()["definitions"]["nullable_id"]["maxLength"]
 _PRODUCT_ID_LENGTH = contract.schema()["definitions"]["product_id"]["anyOf"][0]["maxLength"]
 
 
-def _product(event: dict[str, Any]) -> Any:
-    return event.get("product") or _first_item(event)
-
-
-def _holds_contract_types(event: dict[str, Any], product: Any) -> bool:
-    """Whether a line the ingest says it validated has what ``build_row`` relies on: the
-    contract's types, and its bounds on the fields that become index keys.
-
-    A line is only as good as whoever wrote its object: one that claims the current contract
-    with, say, a number for its event name must become a rejection, not an error that fails
-    the run (and every run after it, since its object is never ledgered), a value that fails
-    its batch's COPY or a key too long for an index."""
-    if type(product) is not dict:
-        return False
-    first_visit = event.get("is_first_visit")
-    currency = event.get("currency") or product.get("currency")
-    product_id = product.get("id")
-    name = event.get("event_name")
-    return (type(name) is str and _EVENT_NAME(name) is not None
-            and (first_visit is None or first_visit is True or first_visit is False)
-            and (currency is None or (type(currency) is str and _CURRENCY(currency) is not None))
-            and all(v is None or (type(v) is str and len(v) <= _ID_LENGTH)
-                    for v in (event.get("session_id"), event.get("client_id"), event.get("user_id")))
-            and (product_id is None or type(product_id) is int
-                 or (type(product_id) is str and len(product_id) <= _PRODUCT_ID_LENGTH)))
+class _NotAsValidated(Exception):
+    """A line that claims the ingest's contract holds a value no validated line can: see build_row."""
 
 
 @lru_cache(maxsize=4096)
@@ -359,15 +337,27 @@ def build_row(raw: dict[str, Any], key: str, line_no: int, written: datetime | N
     if ingest_raw is not None and not isinstance(ingest_raw, dict):
         raise BadValue("_ingest", "_ingest must be an object")
     ingest = _fold_ingest(ingest_raw) if ingest_raw else {}
-    event = contract.normalize_keys(raw) if ingest.get("contract_version") == _CONTRACT_VERSION else None
-    product = None if event is None else _product(event)
-    if event is None or not _holds_contract_types(event, product):
+    if ingest.get("contract_version") == _CONTRACT_VERSION:
         # The ingest validated a line of this very contract before storing it: only its spellings
-        # need folding. Lines from older contracts and legacy objects are validated again, and so
-        # is a line that says it was validated but does not hold what a row is built on.
-        event = contract.validate(raw)
-        product = _product(event)
+        # need folding. Lines from older contracts and legacy objects are validated again. A line
+        # is only as good as whoever wrote its object, though: one that claims the contract but
+        # cannot be made a row (no event name, a product that is a string), or holds a value no
+        # validated line can (an id too long for an index, isFirstVisit "maybe"), is validated
+        # after all. It becomes a rejection with its reason, not an error that fails the run (and
+        # every run after it, since its object is never ledgered) or its batch's COPY.
+        try:
+            return _event_row(contract.normalize_keys(raw), ingest, key, line_no, written, late_limit,
+                              epoch_micros, trusted=True)
+        except (BadValue, contract.ContractError):
+            raise
+        except Exception:
+            return _event_row(contract.validate(raw), ingest, key, line_no, written, late_limit, epoch_micros)
+    return _event_row(contract.validate(raw), ingest, key, line_no, written, late_limit, epoch_micros)
 
+
+def _event_row(event: dict[str, Any], ingest: dict[str, Any], key: str, line_no: int, written: datetime | None,
+               late_limit: timedelta, epoch_micros: bool, trusted: bool = False) -> tuple:
+    product = event.get("product") or _first_item(event)
     received = contract.parse_timestamp(ingest.get("received_at")) or written
     if received is None:
         raise BadValue("_ingest.received_at", "no receive time in _ingest and none from the object")
@@ -400,6 +390,15 @@ def build_row(raw: dict[str, Any], key: str, line_no: int, written: datetime | N
         v if v is None or (type(v) is str and v) else _text(v) for v in map(event.get, _EVENT_TEXT)]
     product_id, product_name, product_category, product_brand, product_url_path = [
         v if v is None or (type(v) is str and v) else _text(v) for v in map(product.get, _PRODUCT_TEXT)]
+    event_name = event["event_name"]
+    first_visit = event.get("is_first_visit")
+    currency = _text(event.get("currency") or product.get("currency"))
+    if trusted and (len(event_name) > _NAME_LENGTH or len(session_id or "") > _ID_LENGTH
+                    or len(client_id or "") > _ID_LENGTH or len(user_id or "") > _ID_LENGTH
+                    or len(product_id or "") > _PRODUCT_ID_LENGTH
+                    or not (first_visit is None or first_visit is True or first_visit is False)
+                    or (currency is not None and _CURRENCY(currency) is None)):
+        raise _NotAsValidated
     if product:
         product_name, product_category, product_brand = [
             v if v is None or len(v) * 4 <= PRODUCT_TEXT_BYTES else capped(v, PRODUCT_TEXT_BYTES)
@@ -416,7 +415,6 @@ def build_row(raw: dict[str, Any], key: str, line_no: int, written: datetime | N
         group = "c:" + client_id
     else:
         group = "u:" + (user_id or "")
-    currency = _text(event.get("currency") or product.get("currency"))
     quantity = event.get("quantity")
     if epoch_micros:
         when_at, received_at = (when - _EPOCH) // _MICROSECOND, (received - _EPOCH) // _MICROSECOND
@@ -425,12 +423,12 @@ def build_row(raw: dict[str, Any], key: str, line_no: int, written: datetime | N
     else:
         when_at, received_at, created_at, sent_at = when, received, created, sent
     return (
-        event_id, when_at, event["event_name"], user_id, _text(login_sent), identity_source,
-        client_id, session_id, event.get("is_first_visit"),
+        event_id, when_at, event_name, user_id, _text(login_sent), identity_source,
+        client_id, session_id, first_visit,
         product_id, product_name, product_category,
         product_brand, _amount(product.get("price"), "product.price"),
         _amount(product.get("discount_price"), "product.discount_price"), product_url_path,
-        contract.canonical_event_name(event["event_name"]), received_at, created_at, sent_at, login_state,
+        contract.canonical_event_name(event_name), received_at, created_at, sent_at, login_state,
         page_url, page_path, page_title, referrer, ref_host,
         channel_for(page_host, ref_host, utm[0], utm[1], paid_click),
         *utm,

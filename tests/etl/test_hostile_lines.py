@@ -76,6 +76,8 @@ _FIELDS = {
                                                 _SCALARS, max_size=4), max_size=2), _JSON),
     "context_product_id": _TEXTS, "context_product_price": _SCALARS,
 }
+# Any field may also hold any JSON value: a list for userLoginState once raised TypeError.
+_FIELDS = {name: st.one_of(values, _JSON) for name, values in _FIELDS.items()}
 _INGEST = st.fixed_dictionaries(
     {},
     optional={
