@@ -7,7 +7,6 @@ from it lazily (first use), so importing this module stays cheap for Lambda cold
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -367,6 +366,8 @@ def name_uuid(name: str) -> str:
     uuid5 encodes the name as strict UTF-8, which a lone UTF-16 surrogate (JSON can spell
     "\\ud800") fails: a client id holding one made the ingest answer 500. Surrogates are
     encoded as they are, so such an id still maps to one stable UUID."""
+    import hashlib  # here, not at import: it loads OpenSSL (~3 ms of a Lambda's cold start)
+
     digest = hashlib.sha1(EVENT_ID_NAMESPACE.bytes + name.encode("utf-8", "surrogatepass"),
                           usedforsecurity=False).digest()
     return str(uuid.UUID(bytes=digest[:16], version=5))
