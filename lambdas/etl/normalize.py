@@ -143,7 +143,6 @@ def _quantity(value: Any) -> int | None:
 PAGE_PATH_BYTES = 1000
 PRODUCT_TEXT_BYTES = 600
 
-
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -302,7 +301,8 @@ def _fold_ingest(ingest: dict[str, Any]) -> dict[str, Any]:
 
 
 _CURRENCY = re.compile(r"[A-Za-z]{3}\Z").match
-# The contract's bounds on the fields that become index keys.
+# The contract's bounds on the fields that become index keys (event_name's pattern: a letter
+# and up to 63 more).
 _NAME_LENGTH = 64
 _ID_LENGTH = contract.schema()["definitions"]["nullable_id"]["maxLength"]
 _PRODUCT_ID_LENGTH = contract.schema()["definitions"]["product_id"]["anyOf"][0]["maxLength"]

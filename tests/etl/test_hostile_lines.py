@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from clickstream_common import contract
 from etl import load, normalize
-from etl.normalize import EVENT_COLUMNS, parse_items
+from etl.normalize import EPOCH_MICROS_COLUMNS, EVENT_COLUMNS, parse_items
 from etl.pipeline import RunRequest, run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -130,11 +130,15 @@ def test_any_line_is_a_row_postgres_takes_or_a_rejection(warehouse, objects):
             conn.run(f"COPY etl_stage_copy ({', '.join((*EVENT_COLUMNS, 'etl_run_id'))}) FROM STDIN",
                      stream=load.byte_chunks(p.data for p in parsed))
             # The staging view turns the timestamps back: every one must be an instant PostgreSQL has.
-            staged = conn.run("SELECT count(*), count(event_timestamp) + count(received_at)"
-                              " + count(client_created_at) + count(client_sent_at) >= 0 FROM etl_stage")[0]
+            staged = conn.run(f"SELECT count(*), {', '.join(f'count({c})' for c in EPOCH_MICROS_COLUMNS)},"  # noqa: S608
+                              " min(event_timestamp), max(event_timestamp) FROM etl_stage")[0]
         finally:
             conn.run("ROLLBACK")
-    assert staged == [sum(p.rows for p in parsed), True]
+    lines = [line.split("\t") for p in parsed for line in p.data.decode().splitlines()]
+    present = [sum(f[EVENT_COLUMNS.index(c)] != "\\N" for f in lines) for c in EPOCH_MICROS_COLUMNS]
+    with_rows = [p for p in parsed if p.rows]
+    assert staged == [len(lines), *present,
+                      min((p.low for p in with_rows), default=None), max((p.high for p in with_rows), default=None)]
 
 
 @pytest.mark.postgres
@@ -167,6 +171,10 @@ def _trusted(event: dict) -> bytes:
     ({"clientId": "c", "eventName": "x", "currency": "EURO"}, "bad_format", "currency"),
     ({"clientId": "c", "eventName": "x", "product": {"currency": "EURO"}}, "bad_format", "product.currency"),
     ({"clientId": "c", "eventName": "x", "isFirstVisit": "maybe"}, "wrong_type", "is_first_visit"),
+    # Bounds on what becomes an index key.
+    ({"clientId": "c" * 300, "eventName": "x"}, "too_long", "client_id"),
+    ({"clientId": "c", "eventName": "x" * 70}, "bad_format", "event_name"),
+    ({"clientId": "c", "eventName": "x", "product": {"id": "p" * 200}}, "invalid_value", "product.id"),
 ])
 def test_a_line_that_claims_the_contract_without_holding_it_is_rejected(event, code, field):
     # Such a line once raised (KeyError, AttributeError) or made the batch's COPY fail.
