@@ -21,7 +21,7 @@ from clickstream_common import contract
 from etl import load, normalize
 from etl.normalize import EPOCH_MICROS_COLUMNS, EVENT_COLUMNS, parse_items
 from etl.pipeline import RunRequest, run
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.etl.conftest import BUCKET, connected
@@ -114,9 +114,18 @@ def _lines(records: list[dict]) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in records).encode()
 
 
+def _copy_rows(data: bytes) -> list[str]:
+    # COPY text rows end at "\n" only; str.splitlines would also cut at a raw form feed or
+    # U+2028 inside a value, which COPY leaves unescaped.
+    return data.decode().split("\n")[:-1]
+
+
 @pytest.mark.postgres
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.lists(raw_records(), min_size=1, max_size=8), min_size=1, max_size=3))
+# Found by CI: a raw form feed stays raw in COPY text.
+@example(objects=[[{"clientId": "\x0c", "eventName": "page_view",
+                    "_ingest": {"received_at": "2026-09-14T12:00:00+00:00"}}]])
 def test_any_line_is_a_row_postgres_takes_or_a_rejection(warehouse, objects):
     items = [(f"events/2026/09/14/12/{n:03d}.ndjson", None, _lines(records)) for n, records in enumerate(objects)]
     parsed, _ = parse_items(LATE, 1, items)  # raises nothing
@@ -134,7 +143,7 @@ def test_any_line_is_a_row_postgres_takes_or_a_rejection(warehouse, objects):
                               " min(event_timestamp), max(event_timestamp) FROM etl_stage")[0]
         finally:
             conn.run("ROLLBACK")
-    lines = [line.split("\t") for p in parsed for line in p.data.decode().splitlines()]
+    lines = [line.split("\t") for p in parsed for line in _copy_rows(p.data)]
     present = [sum(f[EVENT_COLUMNS.index(c)] != "\\N" for f in lines) for c in EPOCH_MICROS_COLUMNS]
     with_rows = [p for p in parsed if p.rows]
     assert staged == [len(lines), *present,
@@ -233,7 +242,7 @@ def test_an_unreadable_source_address_is_dropped_not_fatal():
                     "_ingest": {"contract_version": VERSION, "received_at": AT.isoformat(), "source_ip": ip}}
                    for ip in ("unknown", "203.0.113.0", "fe80::1%eth0", "10.0.0.0/24")])
     [obj], _ = parse_items(LATE, 1, [("events/k.ndjson", None, body)])
-    ips = [line.split("\t")[EVENT_COLUMNS.index("ip_truncated")] for line in obj.data.decode().splitlines()]
+    ips = [line.split("\t")[EVENT_COLUMNS.index("ip_truncated")] for line in _copy_rows(obj.data)]
     assert ips == ["\\N", "203.0.113.0", "\\N", "10.0.0.0/24"]
 
 
