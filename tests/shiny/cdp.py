@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import select
@@ -45,8 +46,11 @@ class Browser:
         self._from_chrome, from_chrome_w = os.pipe()
 
         def wire_fds() -> None:  # the pipe protocol reads commands on fd 3 and answers on fd 4
-            os.dup2(to_chrome_r, 3)
-            os.dup2(from_chrome_w, 4)
+            # Copy both ends above 4 first: a pipe end that already is fd 3 or 4 would make dup2
+            # a no-op that keeps it close-on-exec, or be overwritten before it is copied.
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_chrome_r, from_chrome_w)]
+            os.dup2(high[0], 3)
+            os.dup2(high[1], 4)
 
         self._proc = subprocess.Popen(
             [binary, *CHROMIUM_FLAGS, *extra_flags, f"--user-data-dir={self._profile}",
