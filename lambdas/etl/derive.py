@@ -36,7 +36,13 @@ from clickstream_common import contract
 
 INACTIVITY = "30 minutes"
 SESSION_CAP_SECONDS = 86400
+# Events that show a page. Each is a page view of its own, except an impression event whose
+# page event before it in the session is its page's page_view: our tracker sends page_view,
+# then view_item on a product page (search results: page_view, search, view_item_list), one
+# page view. Trackers that name pages by what they show (the seed's product_view, cart_view)
+# send the impression event alone.
 PAGE_EVENTS = ("page_view", "view_item_list", "view_item", "view_cart")
+_PAGE_EVENTS_SQL = ", ".join(f"'{n}'" for n in PAGE_EVENTS)
 
 _GROUPS_SETUP = """
 CREATE TEMP TABLE d_groups ON COMMIT DROP AS SELECT session_group FROM etl_pending_groups;
@@ -72,13 +78,20 @@ WITH ev AS (
         FROM ev) ev
   -- A running value over unique (time, id): a ROWS frame, which need not look for peers.
   WINDOW w AS (PARTITION BY session_group ORDER BY event_timestamp, event_id ROWS UNBOUNDED PRECEDING)
+), sessions AS (
+  SELECT runs.*,
+    -- date_part, not extract: double precision rather than numeric arithmetic, per event
+    floor(date_part('epoch', event_timestamp - run_start) / {SESSION_CAP_SECONDS})::int AS cap_no,
+    new_run OR floor(date_part('epoch', event_timestamp - run_start) / {SESSION_CAP_SECONDS})
+               <> floor(date_part('epoch', prev_ts - run_start) / {SESSION_CAP_SECONDS}) AS opens
+  FROM runs
 )
-SELECT runs.*,
-  -- date_part, not extract: double precision rather than numeric arithmetic, per event
-  floor(date_part('epoch', event_timestamp - run_start) / {SESSION_CAP_SECONDS})::int AS cap_no,
-  new_run OR floor(date_part('epoch', event_timestamp - run_start) / {SESSION_CAP_SECONDS})
-             <> floor(date_part('epoch', prev_ts - run_start) / {SESSION_CAP_SECONDS}) AS opens
-FROM runs
+-- Each page event beside the one before it in its session; sorted by session first, so the
+-- sessions' GROUP BY reads them in order.
+SELECT sessions.*, lag(event_type) OVER p AS prev_page_type, lag(page_path) OVER p AS prev_page_path
+FROM sessions
+WINDOW p AS (PARTITION BY session_group, run_start, cap_no, event_type IN ({_PAGE_EVENTS_SQL})
+             ORDER BY event_timestamp, event_id)
 """
 
 # The session's page paths in time order; its landing and exit pages are the first and last.
@@ -88,7 +101,8 @@ _PAGE_PATHS = "array_agg(page_path ORDER BY event_timestamp, event_id) FILTER (W
 _FUNNEL_CASE = " ".join(
     f"WHEN event_type = '{name}' THEN {index}" for index, name in enumerate(contract.funnel_stages(), start=1)
 )
-_PAGE_EVENTS_SQL = ", ".join(f"'{n}'" for n in PAGE_EVENTS)
+_NEW_PAGE = (f"event_type IN ({_PAGE_EVENTS_SQL}) AND (event_type = 'page_view'"
+             " OR prev_page_type IS DISTINCT FROM 'page_view' OR prev_page_path IS DISTINCT FROM page_path)")
 
 # A statement of its own: deleting and re-inserting the same key in sibling CTEs of one
 # statement may hit the unique index before the delete, since their order is unspecified.
@@ -119,7 +133,7 @@ INSERT INTO etl_work_sessions
          WHEN bool_or(login_state = 'guest') THEN 'guest' ELSE 'anonymous' END AS login_state,
     min(event_timestamp) AS session_start, max(event_timestamp) AS session_end,
     count(*) AS event_count,
-    count(*) FILTER (WHERE event_type IN ({_PAGE_EVENTS_SQL})) AS page_view_count,
+    count(*) FILTER (WHERE {_NEW_PAGE}) AS page_view_count,
     ({_PAGE_PATHS})[1] AS landing_page,
     ({_PAGE_PATHS})[cardinality({_PAGE_PATHS})] AS exit_page,
     max(channel) FILTER (WHERE opens) AS channel,
@@ -136,7 +150,8 @@ INSERT INTO etl_work_sessions
     coalesce(max(CASE {_FUNNEL_CASE} END), 0) AS funnel_stage,
     count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
     coalesce(sum(value) FILTER (WHERE event_type = 'purchase'), 0) AS revenue,
-    {_PAGE_PATHS} AS page_paths
+    {_PAGE_PATHS} AS page_paths,
+    count(*) FILTER (WHERE event_type IN ({_PAGE_EVENTS_SQL})) AS page_event_count
   FROM ({_SEGMENTS}) events GROUP BY session_group, run_start, cap_no
 """
 
@@ -154,14 +169,14 @@ WITH new AS (
     floor(extract(epoch FROM a.session_end - a.session_start))::int, a.event_count, a.page_view_count,
     a.landing_page, a.exit_page, a.channel, a.referrer_host, a.utm_source, a.utm_medium, a.utm_campaign,
     a.device_type, a.browser_family, a.os_family, a.is_bot, a.product_category,
-    a.event_count = a.page_view_count AND a.page_view_count <= 1,
+    a.page_view_count <= 1 AND a.event_count = a.page_event_count,
     extract(epoch FROM a.session_end - a.session_start) >= 10 OR a.page_view_count >= 2 OR a.funnel_stage >= 1,
     a.funnel_stage, (ARRAY[{", ".join(f"'{n}'" for n in contract.funnel_stages())}])[nullif(a.funnel_stage, 0)],
     a.funnel_stage >= 1, a.funnel_stage >= 2, a.funnel_stage >= 3, a.funnel_stage >= 4,
     a.purchases, a.revenue, false, :run_id,
     md5(concat_ws('|', a.session_start, a.session_end, a.event_count, a.page_view_count, a.landing_page,
                   a.exit_page, a.channel, a.device_type, a.login_state, a.is_bot, a.product_category,
-                  a.funnel_stage, a.purchases, a.revenue, a.page_paths)),
+                  a.funnel_stage, a.purchases, a.revenue, a.page_paths, a.page_event_count)),
     a.page_paths
   FROM etl_work_sessions a
   LEFT JOIN clickstream_identity_map m ON m.client_id = coalesce(a.first_client_id, a.any_client_id)

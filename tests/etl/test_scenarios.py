@@ -327,3 +327,85 @@ def test_a_later_login_merges_a_day_s_visitors_in_its_funnel(raw_s3, warehouse):
         assert conn.run(visitors)[0] == [m.date(), 2]
         conn.run(_migration_statement("0027_funnel_visitors_follow_identity_stitching.sql", "UPDATE agg_daily_funnel"))
         assert conn.run(sketches) == fresh
+
+
+def page_load_stories():
+    """Sessions (by client) of a tracker that follows each page_view with the page's own
+    impression event, and of one that names pages by what they show (the seed's)."""
+    m, tick = MONDAY, timedelta(milliseconds=150)
+    return {
+        # lands on the home page and leaves: one page view, a bounce
+        "t1": [ev("page_view", m, "/", clientId="t1"), ev("view_item_list", m + tick, "/", clientId="t1")],
+        # home page, then a product page: two page views
+        "t2": [ev("page_view", m, "/", clientId="t2"), ev("view_item_list", m + tick, "/", clientId="t2"),
+               ev("page_view", m + timedelta(seconds=30), "/p/sku-1", clientId="t2", product=LAPTOP),
+               ev("view_item", m + timedelta(seconds=30) + tick, "/p/sku-1", clientId="t2", product=LAPTOP)],
+        # one page, but a click on it: no bounce, and not engaged (under 10 s, no funnel event)
+        "t3": [ev("page_view", m, "/", clientId="t3"), ev("view_item_list", m + tick, "/", clientId="t3"),
+               ev("click", m + 2 * tick, "/", clientId="t3")],
+        # search results: page_view, search, view_item_list is one page view, and a search
+        "t6": [ev("page_view", MONDAY, "/search", clientId="t6"),
+               ev("search", MONDAY + tick, "/search", clientId="t6", searchTerm="lamp"),
+               ev("view_item_list", MONDAY + 2 * tick, "/search", clientId="t6")],
+        # a product page alone: a bounce, engaged by its funnel event
+        "t4": [ev("page_view", m, "/p/sku-1", clientId="t4", product=LAPTOP),
+               ev("view_item", m + tick, "/p/sku-1", clientId="t4", product=LAPTOP)],
+        # the seed's names: home_view is a page_view, product_view and cart_view pages of their own
+        "l1": [ev("home_view", m, "/", clientId="l1"),
+               ev("product_view", m + timedelta(seconds=20), "/p/sku-1", clientId="l1", product=LAPTOP),
+               ev("cart_view", m + timedelta(seconds=40), "/cart", clientId="l1")],
+        "l2": [ev("product_view", m, "/p/sku-1", clientId="l2", product=LAPTOP)],
+        # a list shown again on the same page 40 minutes on opens a session, and is its page view
+        "t5": [ev("page_view", m, "/", clientId="t5"),
+               ev("view_item_list", m + timedelta(minutes=40), "/", clientId="t5")],
+    }
+
+
+def test_page_views_are_page_loads_and_bounces_single_page_visits(raw_s3, warehouse):
+    stories = page_load_stories()
+    received = MONDAY + timedelta(hours=1)
+    put_records(raw_s3, BUCKET, sent([e for events in stories.values() for e in events], received), received)
+    assert run(warehouse, WINDOW, s3=raw_s3).status == "succeeded"
+    with connected(warehouse) as conn:
+        rows = conn.run("SELECT client_id, event_count, page_view_count, is_bounce, is_engaged"
+                        " FROM clickstream_sessions ORDER BY client_id, session_start")
+        funnel = conn.run("SELECT sum(sessions), sum(bounced_sessions), sum(engaged_sessions) FROM agg_daily_funnel")
+        pages = conn.run("SELECT page_path, sum(sessions), sum(bounced_sessions) FROM agg_daily_entry_exit_pages"
+                         " WHERE page_role = 'landing' GROUP BY 1 ORDER BY 1")
+    assert rows == [["l1", 3, 3, False, True], ["l2", 1, 1, True, True],
+                    ["t1", 2, 1, True, False], ["t2", 4, 2, False, True], ["t3", 3, 1, False, False],
+                    ["t4", 2, 1, True, True], ["t5", 1, 1, True, False], ["t5", 1, 1, True, False],
+                    ["t6", 3, 1, False, False]]
+    assert funnel == [[9, 5, 4]]  # bounces: l2, t1, t4 and both of t5; engaged: l1, l2, t2, t4
+    # landings: / for l1, t1, t2, t3 and both of t5's; /p/sku-1 for l2 and t4; /search for t6
+    assert pages == [["/", 6, 3], ["/p/sku-1", 2, 2], ["/search", 1, 0]]
+
+
+def test_page_view_correction_hands_the_days_to_the_next_run(raw_s3, warehouse):
+    # 0028 corrects sessions derived when every page event was a page view of its own: the
+    # same columns a fresh derive gives, and the next run recomputes their days' aggregates.
+    stories = page_load_stories()
+    received = MONDAY + timedelta(hours=1)
+    put_records(raw_s3, BUCKET, sent([e for events in stories.values() for e in events], received), received)
+    load_story(raw_s3, warehouse)
+    tables = ("sessions", "entry_exit", "funnel", "transitions")
+    with connected(warehouse) as conn:
+        reference = snapshot(conn, tables)
+        # What sessions looked like before 0028.
+        conn.run("""
+            UPDATE clickstream_sessions s SET page_view_count = c.n, is_bounce = s.event_count = c.n AND c.n <= 1,
+              is_engaged = s.duration_s >= 10 OR c.n >= 2 OR s.funnel_stage >= 1
+            FROM (SELECT s.session_key, count(*) AS n FROM clickstream_sessions s JOIN clickstream_events e
+                    ON e.session_group = s.session_group AND e.event_timestamp BETWEEN s.session_start AND s.session_end
+                  WHERE e.event_type IN ('page_view', 'view_item_list', 'view_item', 'view_cart')
+                  GROUP BY 1) c
+            WHERE c.session_key = s.session_key""")
+        conn.run("UPDATE agg_daily_funnel SET bounced_sessions = 0 WHERE session_date = :day", day=MONDAY.date())
+        assert snapshot(conn, ("sessions",)) != {"sessions": reference["sessions"]}
+        conn.run(_migration_statement("0028_clickstream_sessions_page_views_are_page_loads.sql", "WITH ev"))
+        assert conn.run("SELECT session_date FROM etl_pending_session_days") == [[MONDAY.date()]]
+        assert snapshot(conn, ("sessions",)) == {"sessions": reference["sessions"]}
+    assert run(warehouse, WINDOW, s3=raw_s3).status == "succeeded"
+    with connected(warehouse) as conn:
+        assert conn.run("SELECT count(*) FROM etl_pending_session_days") == [[0]]
+        assert snapshot(conn, tables) == reference

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.postgres
 
 BUCKET = "clickstream-raw-sim-dw"
 STAGES = {"view_item": 1, "add_to_cart": 2, "begin_checkout": 3, "purchase": 4}
+PAGE_EVENTS = {"page_view", "view_item_list", "view_item", "view_cart"}
 
 
 def expected_sessions(config: TrafficConfig) -> dict[str, dict]:
@@ -45,6 +46,10 @@ def expected_sessions(config: TrafficConfig) -> dict[str, dict]:
             "login_state": next(s for s in ("logged_in", "guest", "anonymous") if s in states),
             "users": {e["userId"] for e in events if e["userId"]},
             "events": len(events),
+            # The planner sends a page_view for each page it loads.
+            "page_views": sum(e["eventName"] == "page_view" for e in events),
+            "bounce": sum(e["eventName"] == "page_view" for e in events) == 1
+                      and all(e["eventName"] in PAGE_EVENTS for e in events),
         }
     return out
 
@@ -78,7 +83,7 @@ def test_planned_sessions_arrive_in_the_warehouse(pg_server, scratch_db, monkeyp
     try:
         events = conn.run("SELECT count(*), count(DISTINCT event_id) FROM clickstream_events")[0]
         rows = conn.run("SELECT session_id, funnel_stage, purchases, revenue, channel, device_type, is_bot, "
-                        "login_state, user_id, event_count FROM clickstream_sessions")
+                        "login_state, user_id, event_count, page_view_count, is_bounce FROM clickstream_sessions")
     finally:
         conn.close()
     assert events[0] == events[1] == sum(s["events"] for s in expected.values())  # each event once
@@ -86,11 +91,13 @@ def test_planned_sessions_arrive_in_the_warehouse(pg_server, scratch_db, monkeyp
     assert set(got) == set(expected)
     mismatches = defaultdict(list)
     for session_id, want in expected.items():
-        _, stage, purchases, revenue, channel, device, is_bot, login_state, user_id, count = got[session_id]
+        (_, stage, purchases, revenue, channel, device, is_bot, login_state, user_id, count, views,
+         bounce) = got[session_id]
         checks = {"stage": (stage, want["stage"]), "purchases": (purchases, want["purchases"]),
                   "revenue": (Decimal(revenue), want["revenue"]), "channel": (channel, want["channel"]),
                   "device": (device, want["device"]), "is_bot": (is_bot, want["is_bot"]),
-                  "login_state": (login_state, want["login_state"]), "events": (count, want["events"])}
+                  "login_state": (login_state, want["login_state"]), "events": (count, want["events"]),
+                  "page_views": (views, want["page_views"]), "bounce": (bounce, want["bounce"])}
         for name, (have, should) in checks.items():
             if have != should:
                 mismatches[name].append((session_id, have, should))
@@ -100,3 +107,5 @@ def test_planned_sessions_arrive_in_the_warehouse(pg_server, scratch_db, monkeyp
     stages = [s["stage"] for s in expected.values() if not s["is_bot"]]
     reached = [sum(stage >= k for stage in stages) for k in (1, 2, 3, 4)]
     assert reached[3] > 0 and reached == sorted(reached, reverse=True) and reached[3] < reached[1] < reached[0]
+    bounces = sum(s["bounce"] for s in expected.values() if not s["is_bot"])
+    assert 0 < bounces < len(stages) / 2  # some visitors leave the page they landed on
