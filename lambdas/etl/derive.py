@@ -86,8 +86,9 @@ WITH ev AS (
                <> floor(date_part('epoch', prev_ts - run_start) / {SESSION_CAP_SECONDS}) AS opens
   FROM runs
 )
--- Each page event beside the one before it in its session; sorted by session first, so the
--- sessions' GROUP BY reads them in order.
+-- Each page event beside the one before it in its session. Already in group order, so this is
+-- an incremental sort within each group, and the sessions' GROUP BY then reads its input in
+-- order instead of sorting it again (the same PostgreSQL CPU in bench/bench_etl.py).
 SELECT sessions.*, lag(event_type) OVER p AS prev_page_type, lag(page_path) OVER p AS prev_page_path
 FROM sessions
 WINDOW p AS (PARTITION BY session_group, run_start, cap_no, event_type IN ({_PAGE_EVENTS_SQL})
