@@ -15,11 +15,14 @@ as_postgres() { if [[ $(id -un) == postgres ]]; then "$@"; else runuser -u postg
 exists() { pg_lsclusters -h | awk -v v="$PG_VERSION" -v c="$CLUSTER" '$1==v && $2==c {f=1} END {exit !f}'; }
 running() { pg_lsclusters -h | awk -v v="$PG_VERSION" -v c="$CLUSTER" '$1==v && $2==c && $4=="online" {f=1} END {exit !f}'; }
 
-create() {
+ensure_password() {
   install -d -m 0700 "$STATE_DIR"
   if [[ ! -s $PASSWORD_FILE ]]; then
     (umask 077; openssl rand -hex 24 > "$PASSWORD_FILE")
   fi
+}
+
+create() {
   pg_createcluster "$PG_VERSION" "$CLUSTER" -p "$PORT" -- --auth-local=peer --auth-host=scram-sha-256 >/dev/null
   pg_conftool "$PG_VERSION" "$CLUSTER" set listen_addresses localhost
   pg_conftool "$PG_VERSION" "$CLUSTER" set password_encryption scram-sha-256
@@ -32,6 +35,9 @@ create() {
 }
 
 start() {
+  # A new password when the file is gone (scripts/down.sh --purge deletes the state directory,
+  # the cluster may outlive it): start sets the role's password from the file below.
+  ensure_password
   exists || create
   running || pg_ctlcluster "$PG_VERSION" "$CLUSTER" start
   # (Re)set the password every start: the file is the single source of truth.
