@@ -344,9 +344,9 @@ def page_load_stories():
         "t3": [ev("page_view", m, "/", clientId="t3"), ev("view_item_list", m + tick, "/", clientId="t3"),
                ev("click", m + 2 * tick, "/", clientId="t3")],
         # search results: page_view, search, view_item_list is one page view, and a search
-        "t6": [ev("page_view", MONDAY, "/search", clientId="t6"),
-               ev("search", MONDAY + tick, "/search", clientId="t6", searchTerm="lamp"),
-               ev("view_item_list", MONDAY + 2 * tick, "/search", clientId="t6")],
+        "t6": [ev("page_view", m, "/search", clientId="t6"),
+               ev("search", m + tick, "/search", clientId="t6", searchTerm="lamp"),
+               ev("view_item_list", m + 2 * tick, "/search", clientId="t6")],
         # a product page alone: a bounce, engaged by its funnel event
         "t4": [ev("page_view", m, "/p/sku-1", clientId="t4", product=LAPTOP),
                ev("view_item", m + tick, "/p/sku-1", clientId="t4", product=LAPTOP)],

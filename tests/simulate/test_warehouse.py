@@ -14,6 +14,7 @@ from decimal import Decimal
 import boto3
 import pytest
 from etl.db import PgTarget
+from etl.derive import PAGE_EVENTS
 from etl.pipeline import RunRequest, run
 from etl.settings import Settings
 from moto import mock_aws
@@ -28,7 +29,6 @@ pytestmark = pytest.mark.postgres
 
 BUCKET = "clickstream-raw-sim-dw"
 STAGES = {"view_item": 1, "add_to_cart": 2, "begin_checkout": 3, "purchase": 4}
-PAGE_EVENTS = {"page_view", "view_item_list", "view_item", "view_cart"}
 
 
 def expected_sessions(config: TrafficConfig) -> dict[str, dict]:
@@ -36,6 +36,8 @@ def expected_sessions(config: TrafficConfig) -> dict[str, dict]:
     for plan in Planner(config).sessions():
         events = [e for _, e in plan.events]
         states = {e["userLoginState"] for e in events}
+        # The planner sends a page_view for each page it loads.
+        page_views = sum(e["eventName"] == "page_view" for e in events)
         out[events[0]["sessionId"]] = {
             "stage": max((STAGES.get(e["eventName"], 0) for e in events), default=0),
             "purchases": sum(e["eventName"] == "purchase" for e in events),
@@ -46,10 +48,8 @@ def expected_sessions(config: TrafficConfig) -> dict[str, dict]:
             "login_state": next(s for s in ("logged_in", "guest", "anonymous") if s in states),
             "users": {e["userId"] for e in events if e["userId"]},
             "events": len(events),
-            # The planner sends a page_view for each page it loads.
-            "page_views": sum(e["eventName"] == "page_view" for e in events),
-            "bounce": sum(e["eventName"] == "page_view" for e in events) == 1
-                      and all(e["eventName"] in PAGE_EVENTS for e in events),
+            "page_views": page_views,
+            "bounce": page_views == 1 and all(e["eventName"] in PAGE_EVENTS for e in events),
         }
     return out
 
