@@ -125,13 +125,20 @@ def snake_case(name: str) -> str:
 
 
 @lru_cache(maxsize=4096)
+def event_name_key(event_name: str) -> str:
+    """An event name as sent, folded to the form aliases and dialects are keyed by
+    (``productView`` -> ``product_view``, ``checkout-complete`` -> ``checkout_complete``)."""
+    return snake_case(event_name.strip()).replace("-", "_").replace(".", "_").replace(":", "_")
+
+
+@lru_cache(maxsize=4096)
 def canonical_event_name(event_name: str) -> str:
     """Map any accepted spelling of an event name to its canonical name.
 
     Tracker and seed names go through the alias map; canonical names and custom events are
     returned snake_cased (``productView`` -> ``view_item``, ``newsletter_signup`` unchanged).
     """
-    name = snake_case(event_name.strip()).replace("-", "_").replace(".", "_").replace(":", "_")
+    name = event_name_key(event_name)
     return event_aliases().get(name, name)
 
 
