@@ -36,13 +36,12 @@ from clickstream_common import contract
 
 INACTIVITY = "30 minutes"
 SESSION_CAP_SECONDS = 86400
-# Events that show a page. Each is a page view of its own, except an impression event whose
-# page event before it in the session is its page's page_view: our tracker sends page_view,
-# then view_item on a product page (search results: page_view, search, view_item_list), one
-# page view. Trackers that name pages by what they show (the seed's product_view, cart_view)
-# send the impression event alone.
-PAGE_EVENTS = ("page_view", "view_item_list", "view_item", "view_cart")
-_PAGE_EVENTS_SQL = ", ".join(f"'{n}'" for n in PAGE_EVENTS)
+# Page events are those with a page_role, which the event's tracker dialect gives
+# (clickstream_common/dialects/). Each is a page view of its own, except an impression whose
+# page event before it in the session is a view of the same page: our tracker sends page_view,
+# then view_item on a product page (search results: page_view, search, view_item_list), and
+# the SBW storefront page_view then home_view, one page view each. Trackers that name pages by
+# what they show (the seed's product_view, cart_view) send the impression alone.
 
 _GROUPS_SETUP = """
 CREATE TEMP TABLE d_groups ON COMMIT DROP AS SELECT session_group FROM etl_pending_groups;
@@ -67,7 +66,7 @@ WITH ev AS (
   -- Only the columns sessions are built from.
   SELECT e.session_group, e.event_timestamp, e.event_id, e.session_id, e.client_id, e.user_id, e.login_state,
     e.event_type, e.page_path, e.channel, e.referrer_host, e.utm_source, e.utm_medium, e.utm_campaign,
-    e.device_type, e.browser_family, e.os_family, e.is_bot, e.product_category, e.value,
+    e.device_type, e.browser_family, e.os_family, e.is_bot, e.product_category, e.value, e.page_role,
     lag(e.event_timestamp) OVER (PARTITION BY e.session_group ORDER BY e.event_timestamp, e.event_id) AS prev_ts
   FROM clickstream_events e JOIN d_groups g USING (session_group)
   WHERE abs(hashtext(g.session_group) % :parts) = :part
@@ -89,9 +88,9 @@ WITH ev AS (
 -- Each page event beside the one before it in its session. Already in group order, so this is
 -- an incremental sort within each group, and the sessions' GROUP BY then reads its input in
 -- order instead of sorting it again (the same PostgreSQL CPU in bench/bench_etl.py).
-SELECT sessions.*, lag(event_type) OVER p AS prev_page_type, lag(page_path) OVER p AS prev_page_path
+SELECT sessions.*, lag(page_role) OVER p AS prev_page_role, lag(page_path) OVER p AS prev_page_path
 FROM sessions
-WINDOW p AS (PARTITION BY session_group, run_start, cap_no, event_type IN ({_PAGE_EVENTS_SQL})
+WINDOW p AS (PARTITION BY session_group, run_start, cap_no, page_role IS NOT NULL
              ORDER BY event_timestamp, event_id)
 """
 
@@ -102,8 +101,8 @@ _PAGE_PATHS = "array_agg(page_path ORDER BY event_timestamp, event_id) FILTER (W
 _FUNNEL_CASE = " ".join(
     f"WHEN event_type = '{name}' THEN {index}" for index, name in enumerate(contract.funnel_stages(), start=1)
 )
-_NEW_PAGE = (f"event_type IN ({_PAGE_EVENTS_SQL}) AND (event_type = 'page_view'"
-             " OR prev_page_type IS DISTINCT FROM 'page_view' OR prev_page_path IS DISTINCT FROM page_path)")
+_NEW_PAGE = ("page_role IS NOT NULL AND (page_role = 'view'"
+             " OR prev_page_role IS DISTINCT FROM 'view' OR prev_page_path IS DISTINCT FROM page_path)")
 
 # A statement of its own: deleting and re-inserting the same key in sibling CTEs of one
 # statement may hit the unique index before the delete, since their order is unspecified.
@@ -152,9 +151,17 @@ INSERT INTO etl_work_sessions
     count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
     coalesce(sum(value) FILTER (WHERE event_type = 'purchase'), 0) AS revenue,
     {_PAGE_PATHS} AS page_paths,
-    count(*) FILTER (WHERE event_type IN ({_PAGE_EVENTS_SQL})) AS page_event_count
+    count(*) FILTER (WHERE page_role IS NOT NULL) AS page_event_count,
+    max(event_timestamp) FILTER (WHERE event_type = 'add_to_cart') AS last_add_to_cart_at,
+    max(event_timestamp) FILTER (WHERE event_type = 'purchase') AS last_purchase_at
   FROM ({_SEGMENTS}) events GROUP BY session_group, run_start, cap_no
 """
+
+# A session has a cart when it added to it, and abandoned it when no purchase came after its
+# last add_to_cart.
+_HAS_CART = "a.last_add_to_cart_at IS NOT NULL"
+_CART_ABANDONED = ("a.last_add_to_cart_at IS NOT NULL"
+                   " AND (a.last_purchase_at IS NULL OR a.last_purchase_at < a.last_add_to_cart_at)")
 
 _REPLACE_SESSIONS = f"""
 WITH new AS (
@@ -177,8 +184,9 @@ WITH new AS (
     a.purchases, a.revenue, false, :run_id,
     md5(concat_ws('|', a.session_start, a.session_end, a.event_count, a.page_view_count, a.landing_page,
                   a.exit_page, a.channel, a.device_type, a.login_state, a.is_bot, a.product_category,
-                  a.funnel_stage, a.purchases, a.revenue, a.page_paths, a.page_event_count)),
-    a.page_paths
+                  a.funnel_stage, a.purchases, a.revenue, a.page_paths, a.page_event_count,
+                  {_HAS_CART}, {_CART_ABANDONED})),
+    a.page_paths, {_HAS_CART}, {_CART_ABANDONED}
   FROM etl_work_sessions a
   LEFT JOIN clickstream_identity_map m ON m.client_id = coalesce(a.first_client_id, a.any_client_id)
   RETURNING session_key, session_date, person_key, derive_signature
@@ -356,7 +364,8 @@ SELECT session_date, channel, device_type, login_state, coalesce(product_categor
   count(*), count(*) FILTER (WHERE reached_view_item), count(*) FILTER (WHERE reached_add_to_cart),
   count(*) FILTER (WHERE reached_begin_checkout), count(*) FILTER (WHERE reached_purchase),
   count(*) FILTER (WHERE is_engaged), count(*) FILTER (WHERE is_bounce), sum(revenue),
-  hll_add_agg(hll_hash_text(person_key), 14, 5, -1, 1)
+  hll_add_agg(hll_hash_text(person_key), 14, 5, -1, 1),
+  count(*) FILTER (WHERE has_cart), count(*) FILTER (WHERE cart_abandoned)
 FROM clickstream_sessions WHERE session_date IN (SELECT session_date FROM d_session_days)
 GROUP BY 1, 2, 3, 4, 5, 6;
 """
@@ -398,9 +407,26 @@ SELECT * FROM dw_page_transition_rollup_rows(ARRAY(SELECT session_date FROM d_se
 
 _ACTIVITY_SETUP = """
 CREATE TEMP TABLE d_hours ON COMMIT DROP AS SELECT activity_hour FROM etl_pending_hours;
+ANALYZE d_hours;
 CREATE TEMP TABLE d_event_days ON COMMIT DROP AS
   SELECT DISTINCT (activity_hour AT TIME ZONE 'UTC')::date AS activity_date FROM d_hours;
-ANALYZE d_hours, d_event_days;
+-- A purchase that names no product takes its products from the cart events of the 24 hours
+-- before it (_CART_PURCHASES): a cart event in a pending hour makes the day of such a purchase
+-- after it pending too, though that may be the next day. Found from the purchases, which a
+-- partial index holds, not from the hours' events.
+INSERT INTO d_event_days
+SELECT DISTINCT (p.event_timestamp AT TIME ZONE 'UTC')::date
+FROM clickstream_events p
+WHERE p.event_type = 'purchase' AND p.product_id IS NULL
+  AND p.event_timestamp >= (SELECT min(activity_hour) FROM d_hours)
+  AND p.event_timestamp < (SELECT max(activity_hour) FROM d_hours) + interval '25 hours'
+  AND EXISTS (SELECT FROM clickstream_events c JOIN d_hours h
+                ON c.event_timestamp >= h.activity_hour AND c.event_timestamp < h.activity_hour + interval '1 hour'
+              WHERE c.session_group = p.session_group AND c.event_type IN ('add_to_cart', 'remove_from_cart')
+                AND c.event_timestamp >= p.event_timestamp - interval '24 hours'
+                AND c.event_timestamp < p.event_timestamp)
+EXCEPT SELECT activity_date FROM d_event_days;
+ANALYZE d_event_days;
 """
 
 _HOURLY = """
@@ -433,6 +459,83 @@ FROM d_event_days d JOIN clickstream_events e
  AND e.event_timestamp < ((d.activity_date + 1)::timestamp AT TIME ZONE 'UTC')
 WHERE e.product_id IS NOT NULL
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+"""
+
+# Purchases that name no product (no product, no items: the SBW storefront's checkout_complete)
+# bought what was in the cart: the add_to_cart events of the purchase's session group since the
+# group's previous purchase (within 24 h, a session's longest), less its remove_from_cart
+# events; a removal without a quantity takes the product out of the cart. The purchase's value
+# is shared among those products by their cart amounts (by quantity when no price was sent),
+# so that the products' revenue adds up to the purchase's; without a value, each product's
+# cart amount is its revenue.
+_CART_PURCHASES = """
+INSERT INTO agg_daily_product_engagement AS a
+  (activity_date, product_id, product_category, product_brand, device_type, channel, login_state, is_bot,
+   product_name, views, add_to_carts, checkouts, purchases, quantity_purchased, revenue)
+WITH purchases AS (
+  SELECT p.event_id, p.event_timestamp, p.session_group, p.value, p.device_type, p.channel, p.login_state,
+         p.is_bot, (p.event_timestamp AT TIME ZONE 'UTC')::date AS activity_date,
+         (SELECT max(q.event_timestamp) FROM clickstream_events q
+          WHERE q.session_group = p.session_group AND q.event_type = 'purchase'
+            AND q.event_timestamp >= p.event_timestamp - interval '24 hours'
+            AND (q.event_timestamp, q.event_id) < (p.event_timestamp, p.event_id)) AS previous_at
+  FROM d_event_days d JOIN clickstream_events p
+    ON p.event_timestamp >= (d.activity_date::timestamp AT TIME ZONE 'UTC')
+   AND p.event_timestamp < ((d.activity_date + 1)::timestamp AT TIME ZONE 'UTC')
+  WHERE p.event_type = 'purchase' AND p.product_id IS NULL
+), cart AS (
+  SELECT p.event_id AS purchase_id, c.product_id, c.event_type, c.quantity, c.event_timestamp, c.event_id,
+         c.product_name, c.product_category, c.product_brand,
+         coalesce(c.product_discount_price, c.product_price) AS unit_price,
+         max(c.event_timestamp) FILTER (WHERE c.event_type = 'remove_from_cart' AND c.quantity IS NULL)
+           OVER (PARTITION BY p.event_id, c.product_id) AS emptied_at
+  FROM purchases p JOIN clickstream_events c
+    ON c.session_group = p.session_group
+   AND c.event_timestamp >= p.event_timestamp - interval '24 hours'
+   AND (c.event_timestamp, c.event_id) < (p.event_timestamp, p.event_id)
+  WHERE c.event_type IN ('add_to_cart', 'remove_from_cart') AND c.product_id IS NOT NULL
+    AND (p.previous_at IS NULL OR c.event_timestamp > p.previous_at)
+), lines AS (
+  SELECT purchase_id, product_id,
+    sum(CASE WHEN event_type = 'add_to_cart' THEN coalesce(quantity, 1) ELSE -coalesce(quantity, 0) END)
+      FILTER (WHERE emptied_at IS NULL OR event_timestamp > emptied_at) AS quantity,
+    (array_agg(unit_price ORDER BY event_timestamp DESC, event_id)
+       FILTER (WHERE event_type = 'add_to_cart' AND unit_price IS NOT NULL))[1] AS unit_price,
+    (array_agg(product_name ORDER BY event_timestamp DESC, event_id) FILTER (WHERE product_name IS NOT NULL))[1]
+      AS product_name,
+    (array_agg(product_category ORDER BY event_timestamp DESC, event_id)
+       FILTER (WHERE event_type = 'add_to_cart'))[1] AS product_category,
+    (array_agg(product_brand ORDER BY event_timestamp DESC, event_id)
+       FILTER (WHERE event_type = 'add_to_cart'))[1] AS product_brand
+  FROM cart GROUP BY purchase_id, product_id
+), bought AS (
+  SELECT l.*, l.quantity * coalesce(l.unit_price, 0) AS amount,
+         sum(l.quantity * coalesce(l.unit_price, 0)) OVER (PARTITION BY l.purchase_id) AS cart_amount,
+         sum(l.quantity) OVER (PARTITION BY l.purchase_id) AS cart_quantity
+  FROM lines l WHERE l.quantity > 0
+)
+SELECT p.activity_date, b.product_id, coalesce(b.product_category, '(none)'), coalesce(b.product_brand, '(none)'),
+  p.device_type, p.channel, p.login_state, p.is_bot, max(b.product_name), 0, 0, 0, count(*), sum(b.quantity),
+  sum(CASE WHEN p.value IS NULL THEN b.amount
+           WHEN b.cart_amount > 0 THEN p.value * b.amount / b.cart_amount
+           ELSE p.value * b.quantity / b.cart_quantity END)
+FROM bought b JOIN purchases p ON p.event_id = b.purchase_id
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+ON CONFLICT (activity_date, product_id, product_category, product_brand, device_type, channel, login_state, is_bot)
+DO UPDATE SET purchases = a.purchases + excluded.purchases,
+  quantity_purchased = a.quantity_purchased + excluded.quantity_purchased,
+  revenue = a.revenue + excluded.revenue, product_name = coalesce(a.product_name, excluded.product_name)
+"""
+
+# Clicks per page and element, and their rollup (sql/dw/0031 defines both). A partial index
+# holds the click events, so days without any cost nothing.
+_ELEMENT_CLICKS = """
+DELETE FROM agg_daily_element_clicks WHERE activity_date IN (SELECT activity_date FROM d_event_days);
+INSERT INTO agg_daily_element_clicks
+SELECT * FROM dw_element_click_rows(ARRAY(SELECT activity_date FROM d_event_days));
+DELETE FROM agg_daily_element_clicks_rollup WHERE activity_date IN (SELECT activity_date FROM d_event_days);
+INSERT INTO agg_daily_element_clicks_rollup
+SELECT * FROM dw_element_click_rollup_rows(ARRAY(SELECT activity_date FROM d_event_days));
 """
 
 _CLEAR_WORK = "DELETE FROM etl_work_sessions"
@@ -541,11 +644,13 @@ def _session_rows(connection: Any, part: int, parts: int) -> None:
 def derive_activity(connection: Any, result: DeriveResult) -> None:
     """Hourly activity and daily product engagement of the pending hours, in one transaction."""
     with _transaction(connection):
-        connection.run(_ACTIVITY_SETUP)
+        _run_statements(connection, _ACTIVITY_SETUP)
         result.hours = connection.run("SELECT count(*) FROM d_hours")[0][0]
         if result.hours:
             connection.run(_HOURLY)
             connection.run(_PRODUCTS)
+            connection.run(_CART_PURCHASES)
+            _run_statements(connection, _ELEMENT_CLICKS)
             connection.run(_CLEAR_HOURS)
 
 

@@ -77,12 +77,16 @@ WHERE s.event_id = ANY(CAST(:ids AS uuid[])) AND b.event_id = s.event_id
 """
 
 # Staged events whose event_id is already loaded, and whether the staged copy is the better
-# one. Usually none: then staging is loaded as it is, with plain inserts.
+# one. Usually none: then staging is loaded as it is, with plain inserts. A copy from the very
+# object the loaded one came from is better too: that object is being read again (reprocessed,
+# or changed since), and what it holds now replaces what it held, as the current contract and
+# tracker dialects read it, whichever line the event is on now.
 _KNOWN = """
 WITH known AS (
   INSERT INTO etl_stage_known
   SELECT b.event_id, r.event_timestamp,
          (b.received_at, b.raw_object_key, b.raw_line) < (r.received_at, r.raw_object_key, r.raw_line)
+         OR b.raw_object_key = r.raw_object_key
   FROM etl_stage b CROSS JOIN LATERAL (
     -- OFFSET 0 keeps this one index probe per staged row: as a plain join the planner hashes
     -- the whole registry, millions of rows, for every batch
@@ -215,6 +219,32 @@ FROM moved c LEFT JOIN prior p USING (client_id) JOIN clickstream_sessions s ON 
 WHERE p.user_id IS DISTINCT FROM c.user_id
 ON CONFLICT DO NOTHING
 """
+
+# An object read again: an event loaded from it before whose line is rejected now (a corrected
+# dialect or contract refuses it) leaves the warehouse, with what was derived from it. Unless
+# the object also holds the event on a good line, loaded by this very run.
+_UNLOAD_REJECTED = """
+WITH gone AS (
+  DELETE FROM clickstream_events e USING etl_stage_rejects x, clickstream_event_ids r
+  WHERE r.event_id = x.event_id AND r.raw_object_key = x.object_key
+    AND e.event_id = r.event_id AND e.event_timestamp = r.event_timestamp AND e.etl_run_id <> :run_id
+  RETURNING e.event_id, e.session_group, e.client_id, date_trunc('hour', e.event_timestamp) AS activity_hour
+), ids AS (
+  DELETE FROM clickstream_event_ids r USING gone g WHERE r.event_id = g.event_id
+), groups AS (
+  INSERT INTO etl_pending_groups SELECT DISTINCT session_group FROM gone ON CONFLICT DO NOTHING
+), hours AS (
+  INSERT INTO etl_pending_hours SELECT DISTINCT activity_hour FROM gone ON CONFLICT DO NOTHING
+), clients AS (
+  INSERT INTO etl_stage_replaced_clients SELECT DISTINCT client_id FROM gone WHERE client_id IS NOT NULL
+)
+SELECT count(*) FROM gone
+"""
+
+# The rejections of an object are those of what it holds now: an object read again drops the
+# ones a line that is good now left (by the primary key, object first: nothing to find when the
+# object is new).
+_CLEAR_REJECTS = "DELETE FROM etl_rejected_events WHERE object_key IN (SELECT object_key FROM etl_stage_objects)"
 
 _REJECTS = """
 INSERT INTO etl_rejected_events
@@ -375,6 +405,12 @@ def load_batch(connection: Any, run_id: int, parsed: list[tuple[ObjectInfo, Copy
                 connection.run(_STITCH_FULL, run_id=run_id)
             lap("stitch")
         rejects = [(p.key, r) for p in objects for r in p.rejected]
+        connection.run(
+            "COPY etl_stage_objects FROM STDIN",
+            stream=copy_chunks("\t".join(map(_field, (info.key, info.etag, info.size, info.last_modified, p.lines,
+                                                       len(p.rejected)))) + "\n" for info, p in parsed),
+        )
+        connection.run(_CLEAR_REJECTS)
         if rejects:
             connection.run(
                 "COPY etl_stage_rejects FROM STDIN",
@@ -382,11 +418,8 @@ def load_batch(connection: Any, run_id: int, parsed: list[tuple[ObjectInfo, Copy
                                                            r.raw_line, r.received_at))) + "\n" for key, r in rejects),
             )
             connection.run(_REJECTS, run_id=run_id)
-        connection.run(
-            "COPY etl_stage_objects FROM STDIN",
-            stream=copy_chunks("\t".join(map(_field, (info.key, info.etag, info.size, info.last_modified, p.lines,
-                                                       len(p.rejected)))) + "\n" for info, p in parsed),
-        )
+            if connection.run(_UNLOAD_REJECTED, run_id=run_id)[0][0]:
+                connection.run(_STITCH_FULL, run_id=run_id)
         for loaded, duplicate in connection.run(_LEDGER, run_id=run_id):
             result.events_loaded += loaded
             result.events_duplicate += duplicate

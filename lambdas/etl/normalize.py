@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from clickstream_common import contract
+from clickstream_common import dialect as dialects
 
 # clickstream_events' columns, in the order rows are built and COPYed (etl_run_id excluded:
 # the loader adds it).
@@ -33,6 +35,8 @@ EVENT_COLUMNS = (
     "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
     "device_type", "browser_family", "browser_version", "os_family", "os_version", "is_bot",
     "ip_truncated", "transaction_id", "value", "currency", "quantity", "search_term",
+    "item_list_id", "item_list_name", "element_tag", "element_id", "element_role", "element_text", "element_href",
+    "element_dataset", "page_role", "dialect",
     "session_group", "raw_object_key", "raw_line",
 )
 
@@ -313,15 +317,20 @@ class _NotAsValidated(Exception):
 
 
 @lru_cache(maxsize=4096)
-def _inet(address: str | None) -> str | None:
+def _inet(address: str | None, truncate: bool = False) -> str | None:
     """``_ingest.source_ip`` when PostgreSQL's inet reads it, else None: one unreadable address
-    must not fail the COPY of a whole batch."""
+    must not fail the COPY of a whole batch. ``truncate``: the record was not stored by this
+    platform's ingest (which keeps only the network, /24 or /48): the seed's ingest kept the
+    whole address, which the warehouse must not."""
     if address is None or "%" in address:  # a zone index, which Python reads and inet does not
         return None
     try:
-        ipaddress.ip_interface(address)
+        parsed = ipaddress.ip_interface(address)
     except ValueError:
         return None
+    if truncate:
+        prefix = 24 if parsed.version == 4 else 48
+        return str(ipaddress.ip_network(f"{parsed.ip}/{prefix}", strict=False).network_address)
     return address
 
 
@@ -337,26 +346,95 @@ def build_row(raw: dict[str, Any], key: str, line_no: int, written: datetime | N
     if ingest_raw is not None and not isinstance(ingest_raw, dict):
         raise BadValue("_ingest", "_ingest must be an object")
     ingest = _fold_ingest(ingest_raw) if ingest_raw else {}
-    if ingest.get("contract_version") == _CONTRACT_VERSION:
+    # The tracker dialect the record's events are in: named by the ingest that stored it, or the
+    # seed system's, recognised by its shape (dialect.for_raw_record). The same mapping the
+    # ingest validated the event with is applied again here, to the event as it was sent.
+    name = dialects.for_raw_record(ingest_raw, key)
+    try:
+        dialect = dialects.get(name)
+    except dialects.DialectError as exc:
+        raise BadValue("_ingest.dialect", str(exc), "unknown_dialect") from None
+    if ingest.get("contract_version") == _CONTRACT_VERSION and not dialect.rules:
         # The ingest validated a line of this very contract before storing it: only its spellings
-        # need folding. Lines from older contracts and legacy objects are validated again. A line
-        # is only as good as whoever wrote its object, though: one that claims the contract but
-        # cannot be made a row (no event name, a product that is a string), or holds a value no
-        # validated line can (an id too long for an index, isFirstVisit "maybe"), is validated
-        # after all. It becomes a rejection with its reason, not an error that fails the run (and
-        # every run after it, since its object is never ledgered) or its batch's COPY.
+        # need folding. Lines from older contracts, legacy objects and dialects that map their
+        # events (cheap to validate again, and a corrected dialect may map differently) are
+        # validated again. A line is only as good as whoever wrote its object, though: one that
+        # claims the contract but cannot be made a row (no event name, a product that is a
+        # string), or holds a value no validated line can (an id too long for an index,
+        # isFirstVisit "maybe"), is validated after all. It becomes a rejection with its reason,
+        # not an error that fails the run (and every run after it, since its object is never
+        # ledgered) or its batch's COPY.
         try:
-            return _event_row(contract.normalize_keys(raw), ingest, key, line_no, written, late_limit,
-                              epoch_micros, trusted=True)
+            return _event_row(dialect.map(contract.normalize_keys(raw)), dialect.name, ingest, key, line_no,
+                              written, late_limit, epoch_micros, trusted=True)
         except (BadValue, contract.ContractError):
             raise
-        except Exception:
-            return _event_row(contract.validate(raw), ingest, key, line_no, written, late_limit, epoch_micros)
-    return _event_row(contract.validate(raw), ingest, key, line_no, written, late_limit, epoch_micros)
+        except Exception:  # noqa: S110 - the line is validated below, which says what is wrong with it
+            pass
+    return _event_row(dialect.validate(raw), dialect.name, ingest, key, line_no, written, late_limit, epoch_micros)
 
 
-def _event_row(event: dict[str, Any], ingest: dict[str, Any], key: str, line_no: int, written: datetime | None,
-               late_limit: timedelta, epoch_micros: bool, trusted: bool = False) -> tuple:
+# Element fields (what was clicked) are cut, never refused: a long button text must not cost
+# the click. The cut ones end with a marker. Tag, id and text are keys of the clicks
+# aggregate, whose index rows must stay under PostgreSQL's 2,704 bytes with a page path.
+ELEMENT_TEXT_BYTES = 300
+ELEMENT_HREF_BYTES = 1000
+DATASET_BYTES = 2048
+DATASET_VALUE_CHARS = 200
+CUT_MARKER = "\u2026"
+
+
+def cut(text: str | None, limit: int) -> str | None:
+    """``text`` within ``limit`` UTF-8 bytes, ending in the cut marker when it was longer."""
+    if text is None or len(text) * 4 <= limit or len(utf8(text)) <= limit:
+        return text
+    return capped(text, limit - len(CUT_MARKER.encode())) + CUT_MARKER
+
+
+def _clean_json_text(text: str) -> str:
+    # jsonb refuses \u0000, and a lone surrogate cannot be UTF-8: neither may fail a batch.
+    return _SURROGATE.sub("\ufffd", text.replace("\x00", "\ufffd"))
+
+
+def dataset_json(dataset: Any) -> str | None:
+    """``element.dataset`` as jsonb text, within DATASET_BYTES: long values are cut with the
+    marker, and the keys that no longer fit are left out behind a ``"\u2026": "cut"`` entry."""
+    if not isinstance(dataset, dict) or not dataset:
+        return None
+    out: dict[str, Any] = {}
+    size = 2
+    for key, value in dataset.items():
+        key = _clean_json_text(str(key))[:64]
+        if isinstance(value, float) and not math.isfinite(value):
+            value = str(value)
+        elif value is not None and not isinstance(value, bool | int | float | str):
+            value = json.dumps(value, ensure_ascii=False, default=str)
+        if isinstance(value, str):
+            value = _clean_json_text(value)
+            if len(value) > DATASET_VALUE_CHARS:
+                value = value[:DATASET_VALUE_CHARS - 1] + CUT_MARKER
+        piece = len(utf8(json.dumps(key, ensure_ascii=False))) + len(utf8(json.dumps(value, ensure_ascii=False))) + 2
+        if size + piece > DATASET_BYTES - 16:
+            out[CUT_MARKER] = "cut"
+            break
+        out[key] = value
+        size += piece
+    return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
+
+
+def _element(event: dict[str, Any]) -> tuple:
+    """(tag, id, role, text, href, dataset json) of the event's element, bounded."""
+    element = event.get("element")
+    if not isinstance(element, dict) or not element:
+        return None, None, None, None, None, None
+    tag, element_id, role, text, href = [_text(element.get(k)) for k in ("tag", "id", "role", "text", "href")]
+    return (cut(tag, 128), cut(element_id, ELEMENT_TEXT_BYTES), cut(role, 128), cut(text, ELEMENT_TEXT_BYTES),
+            cut(href, ELEMENT_HREF_BYTES), dataset_json(element.get("dataset")))
+
+
+def _event_row(mapped: dialects.Mapped, dialect_name: str, ingest: dict[str, Any], key: str, line_no: int,
+               written: datetime | None, late_limit: timedelta, epoch_micros: bool, trusted: bool = False) -> tuple:
+    event = mapped.event
     product = event.get("product") or _first_item(event)
     received = contract.parse_timestamp(ingest.get("received_at")) or written
     if received is None:
@@ -428,15 +506,16 @@ def _event_row(event: dict[str, Any], ingest: dict[str, Any], key: str, line_no:
         product_id, product_name, product_category,
         product_brand, _amount(product.get("price"), "product.price"),
         _amount(product.get("discount_price"), "product.discount_price"), product_url_path,
-        contract.canonical_event_name(event_name), received_at, created_at, sent_at, login_state,
+        mapped.event_type, received_at, created_at, sent_at, login_state,
         page_url, page_path, page_title, referrer, ref_host,
         channel_for(page_host, ref_host, utm[0], utm[1], paid_click),
         *utm,
         device_type, browser, browser_version, os_family, os_version, is_bot,
-        _inet(_text(ingest.get("source_ip"))), transaction_id,
+        _inet(_text(ingest.get("source_ip")), "contract_version" not in ingest), transaction_id,
         _amount(event.get("value"), "value"), currency.upper() if currency else None,
         _quantity(quantity if quantity is not None else product.get("quantity")),
-        search_term, group, key, line_no,
+        search_term, _text(event.get("item_list_id")), _text(event.get("item_list_name")), *_element(event),
+        mapped.page_role, dialect_name, group, key, line_no,
     )
 
 
@@ -503,12 +582,28 @@ def decode_lines(lines: list[str], text: str) -> list[dict[str, Any]] | None:
     return records
 
 
-def _rejection(index: int, line: str, ingest: dict[str, Any], exc: Exception) -> Rejected:
+def _rejection(index: int, line: str, ingest: dict[str, Any], exc: Exception, raw: dict[str, Any] | None = None,
+               key: str = "") -> Rejected:
+    event_id = _maybe_uuid(ingest) or _row_event_id(raw, key, index)
     if isinstance(exc, contract.ContractError):
         r = exc.rejection
-        return Rejected(index, r.code, r.field, r.message, line, _maybe_uuid(ingest), _received(ingest))
+        return Rejected(index, r.code, r.field, r.message, line, event_id, _received(ingest))
     assert isinstance(exc, BadValue)
-    return Rejected(index, exc.code, exc.field, str(exc), line, _maybe_uuid(ingest), _received(ingest))
+    return Rejected(index, exc.code, exc.field, str(exc), line, event_id, _received(ingest))
+
+
+def _row_event_id(raw: dict[str, Any] | None, key: str, line_no: int) -> str | None:
+    """The event_id a row of this line would have had (build_row's rule, on the line as sent),
+    so that reprocessing can take a loaded row out when its line is now rejected."""
+    if raw is None:
+        return None
+    try:
+        ids = {name: raw.get(name, raw.get(camel)) for name, camel in
+               (("event_id", "eventId"), ("client_id", "clientId"), ("session_id", "sessionId"),
+                ("user_id", "userId"))}
+        return contract.event_id_for(ids) if ids["event_id"] else legacy_event_id(key, line_no)
+    except Exception:  # whatever the line holds, a rejection is still recorded
+        return None
 
 
 def parse_object(key: str, body: bytes, last_modified: datetime | None, late_limit: timedelta,
@@ -520,7 +615,7 @@ def parse_object(key: str, body: bytes, last_modified: datetime | None, late_lim
         try:
             out.rows.append(build_row(raw, key, index, last_modified, late_limit))
         except (contract.ContractError, BadValue) as exc:
-            out.rejected.append(_rejection(index, line, ingest, exc))
+            out.rejected.append(_rejection(index, line, ingest, exc, raw, key))
     return out
 
 
@@ -540,7 +635,7 @@ def parse_object_copy(key: str, body: bytes, last_modified: datetime | None, lat
             row = build_row(raw, key, index, last_modified, late_limit, epoch_micros=True)
             lines.append(copy_line(row, key_plain and _plain_line(line, row)))
         except (contract.ContractError, BadValue) as exc:
-            out.rejected.append(_rejection(index, line, ingest, exc))
+            out.rejected.append(_rejection(index, line, ingest, exc, raw, key))
             continue
         ids.append(row[0])
         when = row[1]

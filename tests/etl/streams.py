@@ -17,7 +17,11 @@ START = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)  # a Monday
 # events are at most 25 h apart (40 at the most per client), and a copy may arrive 3 days late.
 WINDOW = RunRequest(trigger="manual", since=START - timedelta(days=1), until=START + timedelta(days=60))
 PATHS = {"page_view": "/", "product_view": "/p/{sku}", "add_to_cart_click": "/p/{sku}", "cart_view": "/cart",
-         "checkout_start": "/checkout", "checkout_complete": "/checkout/done", "login_success": "/login"}
+         "checkout_start": "/checkout", "checkout_complete": "/checkout/done", "login_success": "/login",
+         "remove_from_cart_click": "/cart", "click": "/p/{sku}", "home_view": "/"}
+# Trackers the clients use: the contract itself (records written before dialects, or naming
+# it) and the SBW storefront's, whose checkout carries its total in element.dataset.
+DIALECTS = (None, "clickstream", "sbw_nextjs")
 SKUS = ("sku-1", "sku-2", "sku-3")
 AGENTS = (DESKTOP_UA, MOBILE_UA, BOT_UA)
 REFERRERS = (None, "https://www.google.com/", "https://t.co/x", "https://blog.example.org/post")
@@ -75,6 +79,7 @@ def build_stream(pick, max_events: int, clients: int | None = None) -> list[Deli
         with_session = pick.booleans()
         agent = pick.sampled_from(AGENTS)
         referrer = pick.sampled_from(REFERRERS)
+        dialect = pick.sampled_from(DIALECTS)
         at = START + timedelta(minutes=pick.integers(0, 60 * 24 * 9))
         user = None
         for _ in range(pick.integers(1, max_events // clients)):
@@ -93,14 +98,22 @@ def build_stream(pick, max_events: int, clients: int | None = None) -> list[Deli
                 event["referrer"] = referrer
             if user:
                 event.update(userId=user, userLoginState="logged_in")
-            if name in ("product_view", "add_to_cart_click"):
+            if name in ("product_view", "add_to_cart_click", "remove_from_cart_click"):
                 event["product"] = {"id": sku, "name": sku.upper(), "category": f"cat-{sku[-1]}", "price": 10}
-            if name == "checkout_complete":
+            if name == "remove_from_cart_click" and pick.booleans():
+                event["quantity"] = 1  # else the product leaves the cart
+            if name == "click":
+                event["element"] = {"tag": "a", "text": pick.sampled_from(("Shop", "Cart", "Laptops")),
+                                    "dataset": {"sku": sku}}
+            if name == "checkout_complete" and dialect == "sbw_nextjs":
+                event["element"] = {"dataset": {"orderId": "", "orderNumber": "", "total": str(pick.integers(1, 500))}}
+            elif name == "checkout_complete":
                 event.update(transactionId=f"T{c}-{at:%H%M%S}", value=pick.integers(1, 500), currency="EUR")
             copies = pick.sampled_from((1, 1, 1, 2))  # a share of duplicate sends
             for _ in range(copies):
                 # late arrivals: received up to three days after it happened
                 delay = timedelta(seconds=pick.sampled_from((1, 30, 3600, 86400 * 3)))
                 received = at + delay
-                deliveries.append(Delivery(record({**event, "sentAt": iso(received)}, received, agent), received))
+                deliveries.append(Delivery(record({**event, "sentAt": iso(received)}, received, agent,
+                                                  dialect=dialect), received))
     return deliveries

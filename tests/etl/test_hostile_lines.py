@@ -60,7 +60,9 @@ _PRODUCTS = st.one_of(st.dictionaries(st.sampled_from(_PRODUCT_KEYS), st.one_of(
                       _JSON)
 # name -> values: each field may come in either spelling, with a value of its own type or any other.
 _FIELDS = {
-    "eventName": st.one_of(st.sampled_from(["page_view", "product_view", "checkout_complete", "add_to_cart"]),
+    "eventName": st.one_of(st.sampled_from(["page_view", "product_view", "checkout_complete", "add_to_cart",
+                                            "checkout_start", "category_view", "wishlist_toggle", "home_view",
+                                            "click"]),
                            _SCALARS),
     "event_name": st.sampled_from(["page_view", "view_item", "login"]),
     "clientId": _TEXTS, "client_id": _TEXTS, "sessionId": _TEXTS, "userId": _TEXTS, "user_id": _SCALARS,
@@ -71,7 +73,17 @@ _FIELDS = {
     "value": _SCALARS, "quantity": _SCALARS, "transactionId": _TEXTS, "searchTerm": _TEXTS,
     "identitySource": _TEXTS, "product": _PRODUCTS,
     "element": st.one_of(st.dictionaries(st.sampled_from(["tag", "id", "Tag", "dataset"]), _SCALARS, max_size=3),
+                         # what the SBW dialect reads: amounts and order ids in the dataset
+                         st.dictionaries(st.sampled_from(["tag", "id", "role", "text", "href", "dataset"]),
+                                         st.one_of(_TEXTS, st.dictionaries(
+                                             st.sampled_from(["total", "orderId", "orderNumber", "toggledOn", "x\x00",
+                                                              "\ud800"]),
+                                             st.one_of(_SCALARS, _TEXTS, _JSON), max_size=4)), max_size=5),
                          _JSON),
+    "context_product": st.one_of(st.dictionaries(st.sampled_from(
+        ["product_id", "brandName", "product_price", "discountPrice", "product_discount_price", "id"]),
+        st.one_of(_SCALARS, _TEXTS), max_size=5), _JSON),
+    "eventTimestamp": _MOMENTS,
     "items": st.one_of(st.lists(st.dictionaries(st.sampled_from(["item_id", "item_name", "price", "quantity"]),
                                                 _SCALARS, max_size=4), max_size=2), _JSON),
     "context_product_id": _TEXTS, "context_product_price": _SCALARS,
@@ -90,6 +102,8 @@ _INGEST = st.fixed_dictionaries(
         "source_ip": st.one_of(st.sampled_from(["203.0.113.0", "2001:db8::", "10.0.0.0/24", "fe80::1%eth0",
                                                 "300.1.2.3", "unknown", ""]), _SCALARS),
         "contract_version": st.one_of(st.just(VERSION), _SCALARS),
+        "dialect": st.one_of(st.sampled_from(["clickstream", "sbw_nextjs", "seed_legacy", "no_such_dialect", "../x"]),
+                             _SCALARS),
     },
 )
 

@@ -13,8 +13,8 @@ from decimal import Decimal
 
 import boto3
 import pytest
+from clickstream_common import dialect
 from etl.db import PgTarget
-from etl.derive import PAGE_EVENTS
 from etl.pipeline import RunRequest, run
 from etl.settings import Settings
 from moto import mock_aws
@@ -29,6 +29,8 @@ pytestmark = pytest.mark.postgres
 
 BUCKET = "clickstream-raw-sim-dw"
 STAGES = {"view_item": 1, "add_to_cart": 2, "begin_checkout": 3, "purchase": 4}
+# The simulator sends the contract's canonical names: its page events are the contract dialect's.
+PAGE_EVENTS = frozenset(name for name, role in dialect.get("clickstream").page_events.items() if role)
 
 
 def expected_sessions(config: TrafficConfig) -> dict[str, dict]:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from clickstream_common import contract
+from clickstream_common import dialect as dialects
 from ingest.storage import encode_lines, object_key
 
 DESKTOP_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -23,12 +24,16 @@ def iso(moment: datetime) -> str:
 
 
 def record(event: dict[str, Any], received: datetime, user_agent: str = DESKTOP_UA,
-           source_ip: str = "203.0.113.0") -> dict[str, Any]:
-    """``event`` plus the ``_ingest`` block the ingest Lambda adds (same event_id rules)."""
-    normalized = contract.validate(event)
+           source_ip: str = "203.0.113.0", dialect: str | None = None) -> dict[str, Any]:
+    """``event`` plus the ``_ingest`` block the ingest Lambda adds (same event_id rules);
+    ``dialect``: the tracker dialect the ingest was configured with for the event's origin
+    (None: a record of the ingest before dialects, which names none)."""
+    normalized = dialects.get(dialect or dialects.NATIVE).validate(event).event
     meta = {"received_at": iso(received), "request_id": "req-test", "api_id": "local", "stage": "$default",
             "user_agent": user_agent, "source_ip": source_ip, "event_id": contract.event_id_for(normalized),
             "contract_version": contract.schema()["x-contract-version"]}
+    if dialect is not None:
+        meta["dialect"] = dialect
     if normalized.get("event_id") is not None:
         meta["client_event_id"] = normalized["event_id"]
     return {**event, "_ingest": meta}
@@ -53,11 +58,12 @@ def put_legacy(s3: Any, bucket: str, event: dict[str, Any], received: datetime) 
 
 SNAPSHOT_QUERIES = {
     "events": "SELECT event_id, event_timestamp, event_type, session_group, user_id, client_id, value, channel,"
-              " device_type, is_bot, raw_object_key, raw_line FROM clickstream_events ORDER BY event_id",
+              " device_type, is_bot, raw_object_key, raw_line, page_role, dialect, element_text, element_dataset,"
+              " item_list_id FROM clickstream_events ORDER BY event_id",
     "sessions": "SELECT session_key, session_group, client_id, user_id, person_key, login_state, session_start,"
                 " session_end, duration_s, event_count, page_view_count, landing_page, exit_page, channel,"
                 " device_type, is_bot, product_category, is_bounce, is_engaged, funnel_stage, purchases, revenue,"
-                " is_first_visit, page_paths FROM clickstream_sessions ORDER BY session_key",
+                " is_first_visit, page_paths, has_cart, cart_abandoned FROM clickstream_sessions ORDER BY session_key",
     "identity": "SELECT client_id, user_id, first_login_at, first_login_event_id, last_seen_at"
                 " FROM clickstream_identity_map ORDER BY client_id",
     "visitors": "SELECT person_key, first_seen_at, last_seen_at, cohort_week, first_channel, first_device_type,"
@@ -68,8 +74,10 @@ SNAPSHOT_QUERIES = {
                 " quantity_purchased, revenue FROM agg_daily_product_engagement ORDER BY 1, 2, 3, 4, 5, 6, 7, 8",
     "funnel": "SELECT session_date, channel, device_type, login_state, product_category, is_bot, sessions,"
               " view_item_sessions, add_to_cart_sessions, begin_checkout_sessions, purchase_sessions,"
-              " engaged_sessions, bounced_sessions, revenue, hll_cardinality(visitors)"
-              " FROM agg_daily_funnel ORDER BY 1, 2, 3, 4, 5, 6",
+              " engaged_sessions, bounced_sessions, revenue, hll_cardinality(visitors), cart_sessions,"
+              " abandoned_cart_sessions FROM agg_daily_funnel ORDER BY 1, 2, 3, 4, 5, 6",
+    "clicks": "SELECT * FROM agg_daily_element_clicks ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9",
+    "clicks_rollup": "SELECT * FROM agg_daily_element_clicks_rollup ORDER BY 1, 2, 3, 4, 5, 6",
     "entry_exit": "SELECT * FROM agg_daily_entry_exit_pages ORDER BY 1, 2, 3, 4, 5, 6, 7, 8",
     "retention": "SELECT cohort_week, week_offset, channel, device_type, is_bot, cohort_size, active_visitors"
                  " FROM agg_weekly_retention ORDER BY 1, 2, 3, 4, 5",
