@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from clickstream_common import dialect as dialects
 from clickstream_common.observability import emf_block, log_line
 
 from .records import ingest_context, received_at, sort_events
@@ -94,7 +95,8 @@ def _meta(request: HttpRequest, count: int) -> dict[str, str]:
 
 def process(request: HttpRequest, settings: Settings, store: ObjectStore) -> Outcome:
     """Route, validate, enrich and store one request; never raises for bad input."""
-    if request.path.rstrip("/") != settings.route_path.rstrip("/"):
+    routed, route_dialect = settings.route(request.path)
+    if not routed:
         return _error(404, "not_found", f"no route for {request.path}")
     cors = cors_headers(request, settings)
     if request.method == "OPTIONS":
@@ -113,14 +115,14 @@ def process(request: HttpRequest, settings: Settings, store: ObjectStore) -> Out
     if cors is None:
         return _error(403, "origin_not_allowed", f"origin {request.origin} is not allowed")
 
-    outcome = _ingest(request, settings, store)
+    outcome = _ingest(request, settings, store, settings.dialect_for(route_dialect, request.origin))
     outcome.headers.update(cors)
     return outcome
 
 
-def _ingest(request: HttpRequest, settings: Settings, store: ObjectStore) -> Outcome:
+def _ingest(request: HttpRequest, settings: Settings, store: ObjectStore, dialect_name: str) -> Outcome:
     when = received_at(request)
-    context = ingest_context(request, settings, when)
+    context = ingest_context(request, settings, when, dialect_name)
     try:
         data = decode_body(request, settings.max_body_bytes)
         events = parse_events(data, settings.max_events)
@@ -131,7 +133,7 @@ def _ingest(request: HttpRequest, settings: Settings, store: ObjectStore) -> Out
             outcome.objects = [key] if key else []
         return outcome
 
-    batch = sort_events(events, context)
+    batch = sort_events(events, context, dialects.get(dialect_name))
     outcome = Outcome(200, {"accepted": len(batch.valid), "rejected": batch.rejected},
                       accepted=len(batch.valid), rejected=len(batch.rejected), bytes_in=len(data))
     # Invalid records first: if the valid write then fails, the client's retry re-sends the

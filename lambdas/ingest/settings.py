@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from clickstream_common import dialect as dialects
 from clickstream_common.envconfig import ConfigurationError, env_bool, env_int
 
 __all__ = ["ENV_NAMES", "ConfigurationError", "Settings", "current"]
@@ -13,7 +14,8 @@ __all__ = ["ENV_NAMES", "ConfigurationError", "Settings", "current"]
 # Every variable Settings.from_env reads (tests/ingest/test_settings.py keeps this complete).
 ENV_NAMES = ("RAW_BUCKET_NAME", "CORS_ALLOWED_ORIGINS", "CORS_ALLOW_CREDENTIALS", "INGEST_ROUTE_PATH",
              "MAX_EVENTS_PER_REQUEST", "MAX_BODY_BYTES", "SOURCE_IPV4_PREFIX", "SOURCE_IPV6_PREFIX", "RAW_GZIP",
-             "S3_MAX_ATTEMPTS", "RETRY_AFTER_SECONDS")
+             "S3_MAX_ATTEMPTS", "RETRY_AFTER_SECONDS", "INGEST_DIALECT", "INGEST_ORIGIN_DIALECTS",
+             "INGEST_ROUTE_DIALECTS")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,31 @@ class Settings:
     retry_after_seconds: int = 2
     events_prefix: str = "events/"
     invalid_prefix: str = "invalid/"
+    # Which tracker dialect a request's events are in (clickstream_common/dialects/): the one
+    # its route names, else the one its Origin names, else the deployment's default. Never
+    # guessed from the events themselves.
+    dialect: str = dialects.NATIVE
+    origin_dialects: tuple[tuple[str, str], ...] = ()
+    route_dialects: tuple[tuple[str, str], ...] = ()
+
+    def route(self, path: str) -> tuple[bool, str | None]:
+        """(whether ``path`` is a route of this function, the dialect the route names or None)."""
+        path = path.rstrip("/") or "/"
+        if path == (self.route_path.rstrip("/") or "/"):
+            return True, None
+        for route, name in self.route_dialects:
+            if route == path:
+                return True, name
+        return False, None
+
+    def dialect_for(self, route_dialect: str | None, origin: str | None) -> str:
+        if route_dialect is not None:
+            return route_dialect
+        if origin is not None:
+            for allowed, name in self.origin_dialects:
+                if allowed == origin:
+                    return name
+        return self.dialect
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -43,7 +70,18 @@ class Settings:
         if credentials and "*" in origins:
             # Browsers refuse a wildcard origin on credentialed requests; the seed shipped exactly that.
             raise ConfigurationError("CORS_ALLOWED_ORIGINS may not contain '*' when CORS_ALLOW_CREDENTIALS is true")
+        default_dialect = env.get("INGEST_DIALECT", "").strip() or dialects.NATIVE
+        origin_dialects = _pairs(env, "INGEST_ORIGIN_DIALECTS", lambda o: o.rstrip("/"))
+        route_dialects = _pairs(env, "INGEST_ROUTE_DIALECTS", lambda r: "/" + r.strip("/"))
+        for name in {default_dialect, *(n for _, n in origin_dialects), *(n for _, n in route_dialects)}:
+            try:
+                dialects.get(name)  # checked at start: a bad name or file must not wait for traffic
+            except dialects.DialectError as exc:
+                raise ConfigurationError(f"tracker dialect: {exc}") from None
         return cls(
+            dialect=default_dialect,
+            origin_dialects=origin_dialects,
+            route_dialects=route_dialects,
             bucket=bucket,
             route_path=env.get("INGEST_ROUTE_PATH", "/clickstream") or "/clickstream",
             max_events=env_int(env, "MAX_EVENTS_PER_REQUEST", 500, 1, 10_000),
@@ -56,6 +94,19 @@ class Settings:
             s3_max_attempts=env_int(env, "S3_MAX_ATTEMPTS", 3, 1, 10),
             retry_after_seconds=env_int(env, "RETRY_AFTER_SECONDS", 2, 1, 3600),
         )
+
+
+def _pairs(env: Mapping[str, str], name: str, clean) -> tuple[tuple[str, str], ...]:
+    """``key=dialect,key=dialect`` (keys are origins or route paths)."""
+    pairs = []
+    for item in env.get(name, "").split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.strip().rpartition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigurationError(f"{name}: {item.strip()!r} is not <key>=<dialect>")
+        pairs.append((clean(key.strip()), value.strip()))
+    return tuple(pairs)
 
 
 _parsed: dict[tuple, Settings] = {}

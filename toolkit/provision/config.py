@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -75,6 +76,12 @@ class Storage:
 class Ingest:
     cors_allowed_origins: tuple[str, ...] = ()
     cors_allow_credentials: bool = False
+    # The tracker dialect of the store's events (lambdas/clickstream_common/dialects/): the
+    # deployment's default, per origin (origin -> dialect) and per extra route (path -> dialect,
+    # each a POST/OPTIONS route of its own).
+    dialect: str = "clickstream"
+    origin_dialects: dict[str, str] = field(default_factory=dict)
+    route_dialects: dict[str, str] = field(default_factory=dict)
     max_events_per_request: int = 500
     max_body_bytes: int = 1_048_576
     raw_gzip: bool = False
@@ -170,6 +177,12 @@ def _coerce(kind: Any, value: Any, where: str, default: Any = None) -> Any:
     if dataclasses.is_dataclass(kind):
         return _build(kind, value, where, default if dataclasses.is_dataclass(default) else None)
     origin = typing.get_origin(kind)
+    if origin is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(where, f"expected a mapping, got {type(value).__name__}")
+        return {_coerce(str, k, f"{where}"): _coerce(str, v, f"{where}.{k}") for k, v in value.items()}
     if origin is tuple:
         if value is None:
             return ()
@@ -209,6 +222,35 @@ def _network(value: str, where: str) -> ipaddress.IPv4Network:
 def _in_range(value: int, lo: int, hi: int, where: str) -> None:
     if not lo <= value <= hi:
         raise ConfigError(where, f"must be between {lo} and {hi}, got {value}")
+
+
+ROUTE_PATTERN = re.compile(r"^/[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$")
+
+
+def _ingest_dialects(ingest: Ingest) -> None:
+    from toolkit.provision.lambda_zips import LAMBDAS_DIR
+
+    if str(LAMBDAS_DIR) not in sys.path:
+        sys.path.insert(0, str(LAMBDAS_DIR))
+    from clickstream_common import dialect
+
+    def check(name: str, where: str) -> None:
+        try:
+            dialect.get(name)
+        except dialect.DialectError as exc:
+            raise ConfigError(where, str(exc)) from None
+
+    check(ingest.dialect, "ingest.dialect")
+    allowed = {o.rstrip("/") for o in ingest.cors_allowed_origins}
+    for origin, name in ingest.origin_dialects.items():
+        if origin.rstrip("/") not in allowed:
+            raise ConfigError(f"ingest.origin_dialects.{origin}", "not one of ingest.cors_allowed_origins")
+        check(name, f"ingest.origin_dialects.{origin}")
+    for route, name in ingest.route_dialects.items():
+        if not ROUTE_PATTERN.match(route) or route.rstrip("/") == "/clickstream":
+            raise ConfigError(f"ingest.route_dialects.{route}",
+                              "a path such as /sbw/clickstream (lower case, not /clickstream itself)")
+        check(name, f"ingest.route_dialects.{route}")
 
 
 def validate(config: Config) -> Config:
@@ -291,6 +333,7 @@ def validate(config: Config) -> Config:
         raise ConfigError("ingest.cors_allowed_origins", "'*' cannot be combined with cors_allow_credentials")
     if "*" in ingest.cors_allowed_origins:
         warnings.append("ingest.cors_allowed_origins contains '*': any site may post events")
+    _ingest_dialects(ingest)
     _in_range(ingest.max_events_per_request, 1, 10_000, "ingest.max_events_per_request")
     _in_range(ingest.max_body_bytes, 1024, 6_000_000, "ingest.max_body_bytes")
     _in_range(ingest.source_ipv4_prefix, 0, 32, "ingest.source_ipv4_prefix")

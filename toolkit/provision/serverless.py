@@ -16,6 +16,12 @@ RUNTIME = "python3.12"
 ARCHITECTURE = "x86_64"
 HANDLERS = {"ingest": "ingest.handler.handler", "etl": "etl.handler.handler"}
 ROUTES = ("POST /clickstream", "OPTIONS /clickstream")  # the function answers CORS preflights itself
+
+
+def route_keys(ingest: Any) -> tuple[str, ...]:
+    """The API's routes: /clickstream and each route a tracker dialect is configured for."""
+    extra = [f"{method} {path}" for path in sorted(ingest.route_dialects) for method in ("POST", "OPTIONS")]
+    return (*ROUTES, *extra)
 ACCESS_LOG_FORMAT = json.dumps({
     "requestId": "$context.requestId", "ip": "$context.identity.sourceIp", "requestTime": "$context.requestTime",
     "routeKey": "$context.routeKey", "status": "$context.status", "protocol": "$context.protocol",
@@ -75,6 +81,9 @@ def function_environment(ctx: Ctx, function: str) -> dict[str, str]:
             "RAW_GZIP": str(i.raw_gzip).lower(),
             "SOURCE_IPV4_PREFIX": str(i.source_ipv4_prefix),
             "SOURCE_IPV6_PREFIX": str(i.source_ipv6_prefix),
+            "INGEST_DIALECT": i.dialect,
+            "INGEST_ORIGIN_DIALECTS": ",".join(f"{o.rstrip('/')}={d}" for o, d in sorted(i.origin_dialects.items())),
+            "INGEST_ROUTE_DIALECTS": ",".join(f"{r}={d}" for r, d in sorted(i.route_dialects.items())),
         }
     e = cfg.etl
     return {
@@ -250,7 +259,7 @@ def http_api(ctx: Ctx) -> None:
             if not ctx.plan_only:
                 ctx.call("apigatewayv2", "delete_cors_configuration", ApiId=api["ApiId"])
     else:
-        ctx.record("create", "apigateway http-api", n.api, " and ".join(ROUTES) + " → ingest")
+        ctx.record("create", "apigateway http-api", n.api, " and ".join(route_keys(ingest)) + " → ingest")
         if ctx.plan_only:
             ctx.state["api_id"] = ctx.pending("api")
             ctx.state["api_endpoint"] = ctx.pending("api endpoint")
@@ -273,7 +282,8 @@ def http_api(ctx: Ctx) -> None:
                                IntegrationUri=function_arn, PayloadFormatVersion="2.0", TimeoutInMillis=29000)
     target = f"integrations/{integration['IntegrationId']}"
     routes = {r["RouteKey"]: r for r in ctx.call("apigatewayv2", "get_routes", ApiId=api_id)["Items"]}
-    for route_key in ROUTES:
+    wanted = route_keys(ingest)
+    for route_key in wanted:
         route = routes.get(route_key)
         if route is None:
             if not created:
@@ -285,7 +295,7 @@ def http_api(ctx: Ctx) -> None:
             if not ctx.plan_only:
                 ctx.call("apigatewayv2", "update_route", ApiId=api_id, RouteId=route["RouteId"], Target=target)
     for route_key, route in routes.items():
-        if route_key not in ROUTES:
+        if route_key not in wanted:
             ctx.record("delete", "apigateway route", route_key, "not part of the design")
             if not ctx.plan_only:
                 ctx.call("apigatewayv2", "delete_route", ApiId=api_id, RouteId=route["RouteId"])
