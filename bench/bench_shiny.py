@@ -12,7 +12,8 @@ Shiny and of drawing). For each tab, with the default filters (last 28 days, no 
 
 - query time: every SQL statement the tab runs, through the app's own RPostgreSQL code as the
   read-only login with the result cache off (shiny/tests/bench/tab_timings.R, --iterations
-  times), p50/p95;
+  times), p50/p95 (the Clicks tab: clicks_pages for its page selector and clicks_elements for
+  "All pages");
 - server render: the tab's module computing all its outputs (shiny::testServer), cache off;
 - browser render: headless Chromium on the running app (R -e shiny::runApp), from the click
   on the tab to every chart and table drawn (--renders fresh page loads per tab), once with
@@ -87,7 +88,8 @@ def report(full: dict, empty: dict, counts: dict, args: argparse.Namespace) -> b
           f"{args.days} days; agg_hourly_activity {counts['agg_hourly_activity']:,} rows, "
           f"agg_page_transitions {counts['agg_page_transitions']:,}, "
           f"agg_daily_product_engagement {counts['agg_daily_product_engagement']:,}, "
-          f"agg_daily_funnel {counts['agg_daily_funnel']:,}")
+          f"agg_daily_funnel {counts['agg_daily_funnel']:,}, "
+          f"agg_daily_element_clicks {counts['agg_daily_element_clicks']:,}")
     print(f"round-trip floor (SELECT 1): p50 {statistics.median(full['server']['floor_ms']):.1f} ms")
     print(f"default filters: last 28 days, bots excluded; {args.iterations} server runs, {args.renders} browser loads"
           " per tab\n")

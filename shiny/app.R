@@ -18,6 +18,7 @@ TABS <- list(
   list(title = "Funnel", id = "funnel", ui = funnel_ui, server = funnel_server),
   list(title = "Products", id = "products", ui = products_ui, server = products_server),
   list(title = "User journeys", id = "journeys", ui = journeys_ui, server = journeys_server),
+  list(title = "Clicks", id = "clicks", ui = clicks_ui, server = clicks_server),
   list(title = "Retention", id = "retention", ui = retention_ui, server = retention_server),
   list(title = "Trends", id = "trends", ui = trends_ui, server = trends_server),
   list(title = "Data health", id = "health", ui = health_ui, server = health_server)

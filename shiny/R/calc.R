@@ -326,3 +326,94 @@ format_change <- function(change) {
   if (is.na(change)) return("no previous data")
   sprintf("%s%.1f%% vs previous period", if (change >= 0) "+" else "", 100 * change)
 }
+
+# Cart abandonment from the funnel's cart columns summed over the filtered rows: the share of
+# sessions with a cart (an add_to_cart) that had no purchase after their last add_to_cart.
+cart_abandonment <- function(rows) {
+  carts <- if (nrow(rows) && "cart_sessions" %in% names(rows)) sum(num0(rows$cart_sessions)) else 0
+  abandoned <- if (nrow(rows) && "abandoned_cart_sessions" %in% names(rows)) sum(num0(rows$abandoned_cart_sessions)) else 0
+  list(cart_sessions = carts, abandoned = abandoned, rate = safe_div(abandoned, carts))
+}
+
+format_abandonment <- function(a) {
+  if (!length(a$rate) || is.na(a$rate)) return("Cart abandonment: no session had a cart for these filters")
+  sprintf("Cart abandonment: %.1f%% (%s of %s %s with a cart)", 100 * a$rate,
+          formatC(a$abandoned, format = "d", big.mark = ","), formatC(a$cart_sessions, format = "d", big.mark = ","),
+          if (a$cart_sessions == 1) "session" else "sessions")
+}
+
+# Revenue of the funnel's filtered rows: what its purchasing sessions paid.
+funnel_revenue <- function(rows) {
+  has <- function(col) nrow(rows) && col %in% names(rows)
+  list(purchase_sessions = if (has("purchase")) sum(num0(rows$purchase)) else 0,
+       revenue = if (has("revenue")) sum(num0(rows$revenue)) else 0)
+}
+
+format_funnel_revenue <- function(r) {
+  if (!r$purchase_sessions) return("Revenue: no purchase for these filters")
+  sprintf("Revenue: %s from %s purchasing %s", format_metric("revenue", r$revenue),
+          formatC(r$purchase_sessions, format = "d", big.mark = ","),
+          if (r$purchase_sessions == 1) "session" else "sessions")
+}
+
+# What to call a clicked element: its text, else its id, else its tag as "<tag>". Runs of
+# white space become one space; a text the ETL cut (about 300 bytes ending in "…") is shown
+# with its marker as it is.
+element_label <- function(tag, id, text) {
+  clean <- function(x) {
+    x <- as.character(x)
+    x[is.na(x)] <- ""
+    trimws(gsub("[[:space:]]+", " ", x))
+  }
+  tag <- clean(tag)
+  id <- clean(id)
+  text <- clean(text)
+  ifelse(nzchar(text), text, ifelse(nzchar(id), id, paste0("<", ifelse(nzchar(tag), tag, "element"), ">")))
+}
+
+# The most clicked elements, each with its share of its page's clicks, ranked by clicks
+# (ties by page, then label, in a fixed byte order).
+element_clicks_table <- function(rows, n = 20) {
+  if (!nrow(rows)) {
+    return(data.frame(rank = integer(0), page = character(0), label = character(0), tag = character(0),
+                      clicks = numeric(0), share = numeric(0)))
+  }
+  out <- data.frame(
+    page = as.character(rows$page),
+    label = element_label(rows$element_tag, rows$element_id, rows$element_text),
+    tag = ifelse(is.na(rows$element_tag), "", as.character(rows$element_tag)),
+    clicks = num0(rows$clicks),
+    stringsAsFactors = FALSE
+  )
+  page_clicks <- if ("page_clicks" %in% names(rows)) num0(rows$page_clicks) else
+    unname(tapply(out$clicks, out$page, sum)[out$page])
+  out$share <- safe_div(out$clicks, page_clicks)
+  out <- out[order(-out$clicks, out$page, out$label, method = "radix"), , drop = FALSE]
+  out <- head(out, n)
+  out <- cbind(rank = seq_len(nrow(out)), out)
+  rownames(out) <- NULL
+  out
+}
+
+# A label cut to `width` characters for a chart axis (the table shows it whole).
+short_label <- function(x, width = 40) {
+  x <- as.character(x)
+  long <- nchar(x) > width
+  x[long] <- paste0(substr(x[long], 1, width - 1), "…")
+  x
+}
+
+# Page selector choices: "All pages" first, then pages by clicks. Values carry a prefix so
+# that no page path can be mistaken for "all".
+ALL_PAGES <- "all"
+page_choices <- function(pages) {
+  if (!nrow(pages)) return(c("All pages" = ALL_PAGES))
+  labels <- sprintf("%s (%s clicks)", pages$page, formatC(num0(pages$clicks), format = "d", big.mark = ","))
+  c(c("All pages" = ALL_PAGES), stats::setNames(paste0("page:", pages$page), labels))
+}
+
+# The pages a selector value stands for: none means every page.
+selected_pages <- function(value) {
+  if (is.null(value) || !length(value) || is.na(value[1]) || !startsWith(value[1], "page:")) return(character(0))
+  substring(value[1], 6)
+}

@@ -9,7 +9,8 @@ funnel_ui <- function(id) {
   tagList(
     bslib::layout_column_wrap(
       width = 1 / 2, fill = FALSE,
-      chart_card("Funnel (sessions reaching each step)", plotly::plotlyOutput(ns("funnel"), height = "360px")),
+      chart_card("Funnel (sessions reaching each step)", plotly::plotlyOutput(ns("funnel"), height = "360px"),
+                 tagList(uiOutput(ns("revenue")), uiOutput(ns("abandonment")))),
       chart_card("Conversion and drop-off per step", DT::DTOutput(ns("steps")))
     ),
     chart_card("Step conversion by segment", plotly::plotlyOutput(ns("breakdown_chart"), height = "360px"),
@@ -21,10 +22,14 @@ funnel_ui <- function(id) {
 funnel_server <- function(id, dw, filters) {
   moduleServer(id, function(input, output, session) {
     breakdown <- reactive(if (is.null(input$breakdown)) "channel" else input$breakdown)
+    segment_rows <- reactive(dw_query_safe(dw, "funnel_by_segment", filter_params(filters(), breakdown = breakdown())))
     segments <- reactive({
-      rows <- dw_query_safe(dw, "funnel_by_segment", filter_params(filters(), breakdown = breakdown()))
+      rows <- segment_rows()
       structure(funnel_breakdown(rows), error = attr(rows, "error"))
     })
+    # Sessions are counted once in the funnel aggregate, so the segments' cart counts add up.
+    abandonment <- reactive(cart_abandonment(segment_rows()))
+    revenue <- reactive(funnel_revenue(segment_rows()))
     steps <- reactive({
       s <- segments()
       funnel_steps(as.list(colSums(s[, c("sessions", FUNNEL_STEPS), drop = FALSE])))
@@ -41,6 +46,13 @@ funnel_server <- function(id, dw, filters) {
                            marker = list(color = c("#0d6efd", "#6610f2", "#d63384", "#198754")))
       finish_plot(p, yaxis = list(title = ""), xaxis = list(title = "sessions"),
                   margin = list(l = 110, r = 20, t = 30, b = 50))
+    })
+    output$revenue <- renderUI(p(class = "funnel-revenue mb-0", format_funnel_revenue(revenue())))
+    output$abandonment <- renderUI({
+      a <- abandonment()
+      reason <- empty_reason(segment_rows())
+      p(class = paste("cart-abandonment mb-0", if (is.na(a$rate)) "text-muted" else ""), format_abandonment(a),
+        if (!is.null(reason)) tags$small(class = "d-block", reason))
     })
     output$steps <- render_table({
       st <- steps()
@@ -67,6 +79,6 @@ funnel_server <- function(id, dw, filters) {
       dw_table(s, pct = names(s)[7:11], int = names(s)[2:6])
     })
 
-    list(segments = segments, steps = steps)
+    list(segments = segments, steps = steps, abandonment = abandonment, revenue = revenue)
   })
 }

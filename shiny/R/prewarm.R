@@ -24,6 +24,8 @@ default_view_queries <- function(f = default_filters()) {
     list("journey_transitions", p),
     list("journey_pages", p),
     list("journey_purchase_paths", filter_params(f, limit = 20)),
+    list("clicks_pages", filter_params(f, limit = CLICKS_MAX_PAGES)),
+    list("clicks_elements", filter_params(f, page = as_pg_array(character(0)), limit = CLICKS_TOP_TABLE)),
     list("retention", filter_params(f, max_offset = 12)),
     list("trends_heatmap", p),
     list("trends_by_type", filter_params(f, grain = grain))

@@ -91,7 +91,9 @@ SELECT CASE :breakdown::text
        sum(add_to_cart_sessions)::float8 AS add_to_cart,
        sum(begin_checkout_sessions)::float8 AS begin_checkout,
        sum(purchase_sessions)::float8 AS purchase,
-       sum(revenue)::float8 AS revenue
+       sum(revenue)::float8 AS revenue,
+       sum(cart_sessions)::float8 AS cart_sessions,
+       sum(abandoned_cart_sessions)::float8 AS abandoned_cart_sessions
 FROM agg_daily_funnel
 WHERE session_date BETWEEN :start::date AND :end::date
   AND ", .f_all, "
@@ -160,6 +162,60 @@ WHERE session_date BETWEEN :start::date AND :end::date
   AND ", .f_all, "
 GROUP BY 1, 2, 3
 ORDER BY 4 DESC, 1, 2, 3
+LIMIT :limit::int"),
+
+  # -- Clicks -------------------------------------------------------------------------------
+  # agg_daily_element_clicks has no product category. Without a device, channel or login-state
+  # filter its per-day rollup answers (a third of the rows, keyed by date and bot flag first);
+  # with one, the full aggregate through its partial index on activity_date (WHERE NOT is_bot),
+  # or its primary key with bots. As for the journeys, PostgreSQL drops the branch whose
+  # condition is false when it plans the statement. `sessions` is left out: distinct session
+  # groups do not add up across days.
+  clicks_pages = paste0("
+SELECT page_path AS page, sum(clicks)::float8 AS clicks
+FROM (
+  SELECT page_path, clicks
+  FROM agg_daily_element_clicks_rollup
+  WHERE ", .no_dimension_filter, "
+    AND activity_date BETWEEN :start::date AND :end::date
+    AND ", .f_bots, "
+  UNION ALL
+  SELECT page_path, clicks
+  FROM agg_daily_element_clicks
+  WHERE NOT (", .no_dimension_filter, ")
+    AND activity_date BETWEEN :start::date AND :end::date
+    AND ", .f_no_category, "
+) c
+GROUP BY 1
+ORDER BY 2 DESC, 1
+LIMIT :limit::int"),
+
+  # The most clicked elements of the chosen pages (an empty array: every page), each with its
+  # page's total clicks (summed before the limit) for its share of the page.
+  clicks_elements = paste0("
+SELECT page, element_tag, element_id, element_text, clicks, page_clicks
+FROM (
+  SELECT page_path AS page, element_tag, element_id, element_text,
+         sum(clicks)::float8 AS clicks,
+         (sum(sum(clicks)) OVER (PARTITION BY page_path))::float8 AS page_clicks
+  FROM (
+    SELECT page_path, element_tag, element_id, element_text, clicks
+    FROM agg_daily_element_clicks_rollup
+    WHERE ", .no_dimension_filter, "
+      AND activity_date BETWEEN :start::date AND :end::date
+      AND (cardinality(:page::text[]) = 0 OR page_path = ANY(:page::text[]))
+      AND ", .f_bots, "
+    UNION ALL
+    SELECT page_path, element_tag, element_id, element_text, clicks
+    FROM agg_daily_element_clicks
+    WHERE NOT (", .no_dimension_filter, ")
+      AND activity_date BETWEEN :start::date AND :end::date
+      AND (cardinality(:page::text[]) = 0 OR page_path = ANY(:page::text[]))
+      AND ", .f_no_category, "
+  ) c
+  GROUP BY 1, 2, 3, 4
+) e
+ORDER BY clicks DESC, page, element_tag, element_id, element_text
 LIMIT :limit::int"),
 
   # -- Retention ----------------------------------------------------------------------------

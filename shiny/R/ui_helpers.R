@@ -29,6 +29,12 @@ finish_plot <- function(p, ..., margin = list(l = 60, r = 20, t = 30, b = 50)) {
   plotly::config(p, displayModeBar = FALSE)
 }
 
+# Text from the data (page paths, element texts) for plotly labels and hover text. plotly.js
+# reads <b>, <a href>, <br> ... in them, after turning entities such as &lt; into characters,
+# so escaping does not help: a zero-width space after each < and & keeps them text, shown as
+# they are.
+plotly_text <- function(x) gsub("([<&])", "\\1\u200b", as.character(x))
+
 # Tables are sent whole to the browser (they are small: aggregates, top-N lists), so they draw
 # in one round trip and sort client-side.
 render_table <- function(expr, env = parent.frame(), quoted = FALSE) {

@@ -12,6 +12,7 @@ TABS: dict[str, set[str]] = {
     "funnel": {"bar"},
     "products": {"bar"},
     "journeys": {"sankey"},
+    "clicks": {"bar"},
     "retention": {"heatmap"},
     "trends": {"heatmap", "scatter"},
     "health": {"bar"},

@@ -87,7 +87,8 @@ def load_demo(server, database: str, *, days: int = 90, sessions_per_day: int = 
             conn.run(statement)
         counts = {}
         for table in ("clickstream_sessions", "agg_hourly_activity", "agg_daily_product_engagement", "agg_daily_funnel",
-                      "agg_weekly_retention", "agg_page_transitions", "clickstream_visitors", "etl_runs"):
+                      "agg_weekly_retention", "agg_page_transitions", "agg_daily_element_clicks",
+                      "clickstream_visitors", "etl_runs"):
             counts[table] = conn.run(f"SELECT count(*) FROM {table}")[0][0]  # noqa: S608 (fixed names)
         counts["events_represented"] = conn.run("SELECT coalesce(sum(event_count), 0) FROM clickstream_sessions")[0][0]
         return counts

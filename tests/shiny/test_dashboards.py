@@ -58,6 +58,61 @@ def test_overview_numbers_match_the_warehouse_and_bots_are_excluded(demo_app, br
                          return v && v.textContent.replace(/,/g, '').trim() === '{everyone}'; }})()""")
 
 
+_TABLE_ROWS = """[...document.querySelectorAll('.tab-pane.active table.dataTable tbody tr')]
+                  .map(r => [...r.cells].map(c => c.textContent.trim()))"""
+
+
+def test_clicks_tab_lists_the_most_clicked_elements_per_page(demo_app, browser, screenshot_dir):
+    open_app(browser, demo_app["url"], tab="clicks")
+    conn = demo_app["server"].connect(demo_app["database"])
+    try:
+        (top_clicks,) = conn.run(
+            "SELECT sum(clicks) FROM agg_daily_element_clicks"
+            " WHERE activity_date BETWEEN current_date - 27 AND current_date AND NOT is_bot"
+            " GROUP BY page_path, element_tag, element_id, element_text ORDER BY 1 DESC LIMIT 1")[0]
+        (cart_clicks,) = conn.run(
+            "SELECT sum(clicks) FROM agg_daily_element_clicks"
+            " WHERE activity_date BETWEEN current_date - 27 AND current_date AND NOT is_bot AND page_path = '/cart'")[0]
+    finally:
+        conn.close()
+    state = tab_state(browser)
+    assert not state["errors"], state["errors"]
+    assert state["tables"] == [20]
+    (chart,) = state["plots"]
+    assert not chart["empty"] and chart["types"] == ["bar"] and chart["points"] == 10, chart
+    rows = browser.evaluate(_TABLE_ROWS)
+    assert [r[0] for r in rows] == [str(n) for n in range(1, 21)]
+    assert rows[0][4].replace(",", "") == str(top_clicks)
+    assert all(r[2] and r[5].endswith("%") for r in rows), rows
+    # The page selector: pages by clicks after "All pages"; one page shows only its elements,
+    # whose shares add up to at most the whole page.
+    options = browser.evaluate("Object.values($('#clicks-page')[0].selectize.options).map(o => o.label)")
+    assert options[0] == "All pages" and f"/cart ({cart_clicks:,} clicks)" in options, options
+    browser.evaluate("$('#clicks-page')[0].selectize.setValue('page:/cart')")
+    browser.wait_for(f"""(() => {{ const rows = {_TABLE_ROWS};
+                         return rows.length > 0 && rows.every(r => r[1] === '/cart'); }})()""", timeout=30)
+    rows = browser.evaluate(_TABLE_ROWS)
+    assert rows[0][2] == "Proceed to checkout", rows[0]
+    assert sum(float(r[5].rstrip("%")) for r in rows) <= 100.05
+    browser.screenshot(screenshot_dir / "dashboard-clicks-page.png")
+    assert not unexpected_errors(browser.exceptions)
+
+
+def test_funnel_shows_cart_abandonment(demo_app, browser):
+    open_app(browser, demo_app["url"], tab="funnel")
+    conn = demo_app["server"].connect(demo_app["database"])
+    try:
+        carts, abandoned = conn.run(
+            "SELECT count(*) FILTER (WHERE has_cart), count(*) FILTER (WHERE cart_abandoned) FROM clickstream_sessions"
+            " WHERE session_date BETWEEN current_date - 27 AND current_date AND NOT is_bot")[0]
+    finally:
+        conn.close()
+    assert carts > abandoned > 0
+    text = browser.evaluate("document.querySelector('.tab-pane.active .cart-abandonment').textContent.trim()")
+    assert text == (f"Cart abandonment: {100 * abandoned / carts:.1f}% ({abandoned:,} of {carts:,} sessions"
+                    " with a cart)"), text
+
+
 def test_tab_can_be_opened_from_the_url(demo_app, browser):
     browser.navigate(demo_app["url"] + "?tab=journeys")
     browser.wait_for("""(() => { const p = document.querySelector('.tab-pane.active');
@@ -75,6 +130,9 @@ def test_empty_warehouse_shows_empty_states(empty_app, browser, screenshot_dir):
         for plot in state["plots"]:
             assert plot["empty"], (tab, plot)
             assert "No " in plot["text"], (tab, plot)
+        if tab == "funnel":
+            assert "no session had a cart" in browser.evaluate(
+                "document.querySelector('.tab-pane.active .cart-abandonment').textContent")
         browser.screenshot(screenshot_dir / f"empty-{tab}.png")
         assert ink_stats(small_capture(browser))["ink"] > 0.01, tab
     assert not unexpected_errors(browser.exceptions)

@@ -13,15 +13,16 @@ for (f in sort(list.files(file.path(app_dir, "R"), pattern = "\\.R$", full.names
 
 OUTPUTS <- list(
   overview = c("kpi_sessions_value", "kpi_sessions_detail", "kpi_users_value", "kpi_conversion_rate_value", "trend"),
-  funnel = c("funnel", "steps", "breakdown_chart", "breakdown_table"),
+  funnel = c("funnel", "abandonment", "steps", "breakdown_chart", "breakdown_table"),
   products = c("top_products", "categories", "brands", "table"),
   journeys = c("sankey", "sankey_note", "purchase_paths", "landing", "exit"),
+  clicks = c("page_picker", "chart", "table"),
   retention = c("heatmap", "table"),
   trends = c("heatmap", "by_type"),
   health = c("status_value", "status_detail", "connection_value", "runs_chart", "rejects_chart", "runs", "rejects")
 )
 SERVERS <- list(overview = overview_server, funnel = funnel_server, products = products_server,
-                journeys = journeys_server, retention = retention_server, trends = trends_server,
+                journeys = journeys_server, clicks = clicks_server, retention = retention_server, trends = trends_server,
                 health = health_server)
 
 dw <- dw_open()

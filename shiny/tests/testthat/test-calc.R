@@ -8,7 +8,7 @@ test_that("placeholders become positional parameters, casts stay", {
 
 test_that("every stored query compiles and takes only known parameters", {
   known <- c("start", "end", "prev_start", "login_state", "device_type", "channel", "product_category",
-             "include_bots", "breakdown", "limit", "max_offset", "grain")
+             "include_bots", "breakdown", "limit", "max_offset", "grain", "page")
   for (name in names(QUERIES)) {
     q <- compiled_query(name)
     expect_true(all(q$params %in% known), info = name)
@@ -201,4 +201,77 @@ test_that("freshness grades the time since the last successful run", {
   expect_equal(format_minutes(NA), "never")
   expect_equal(format_metric("conversion_rate", 0.1234), "12.3%")
   expect_equal(format_change(-0.5), "-50.0% vs previous period")
+})
+
+test_that("cart abandonment sums the rows before dividing", {
+  rows <- data.frame(segment = c("direct", "email", "social"), cart_sessions = c(2, 1, 0),
+                     abandoned_cart_sessions = c(1, 1, 0))
+  a <- cart_abandonment(rows)
+  expect_equal(a$cart_sessions, 3)
+  expect_equal(a$abandoned, 2)
+  expect_equal(a$rate, 2 / 3)
+  expect_equal(format_abandonment(a), "Cart abandonment: 66.7% (2 of 3 sessions with a cart)")
+  expect_equal(format_abandonment(cart_abandonment(rows[2, ])), "Cart abandonment: 100.0% (1 of 1 session with a cart)")
+  big <- cart_abandonment(data.frame(cart_sessions = 12345, abandoned_cart_sessions = 9000))
+  expect_equal(format_abandonment(big), "Cart abandonment: 72.9% (9,000 of 12,345 sessions with a cart)")
+  # No session with a cart (or no rows, or a result without the columns): no rate, an empty state.
+  for (none in list(rows[3, ], data.frame(), data.frame(segment = "all", sessions = 4))) {
+    expect_true(is.na(cart_abandonment(none)$rate))
+    expect_equal(format_abandonment(cart_abandonment(none)), "Cart abandonment: no session had a cart for these filters")
+  }
+})
+
+test_that("the funnel's revenue sums the rows' purchasing sessions and revenue", {
+  rows <- data.frame(segment = c("direct", "email"), purchase = c(2, 1), revenue = c(2580000, 1234.5))
+  r <- funnel_revenue(rows)
+  expect_equal(c(r$purchase_sessions, r$revenue), c(3, 2581234.5))
+  expect_equal(format_funnel_revenue(r), "Revenue: 2,581,234.50 from 3 purchasing sessions")
+  expect_equal(format_funnel_revenue(funnel_revenue(rows[2, ])), "Revenue: 1,234.50 from 1 purchasing session")
+  expect_equal(format_funnel_revenue(funnel_revenue(data.frame())), "Revenue: no purchase for these filters")
+})
+
+test_that("an element is called by its text, else its id, else its tag", {
+  cut <- paste0(strrep("x", 297), "…")
+  expect_equal(element_label(c("button", "div", "img", "", NA, "a", "a"),
+                             c("buy", "size-picker", "", "", NA, "x", "  "),
+                             c("Add to cart", "", "", "", NA, "  Two\n  lines ", cut)),
+               c("Add to cart", "size-picker", "<img>", "<element>", "<element>", "Two lines", cut))
+  # The ETL's cut marker stays as it is.
+  expect_true(endsWith(element_label("a", "", cut), "…"))
+  expect_equal(short_label(c("short", strrep("y", 50)), 10), c("short", paste0(strrep("y", 9), "…")))
+  # plotly.js would draw <b> as bold and &lt; as <: a zero-width space keeps them text.
+  expect_equal(plotly_text("<b>Tom &lt; Jerry</b>"), "<\u200bb>Tom &\u200blt; Jerry<\u200b/b>")
+})
+
+test_that("top elements rank by clicks with their share of the page", {
+  rows <- data.frame(page = c("/", "/p", "/", "/p", "(none)"), element_tag = c("a", "button", "button", "img", "button"),
+                     element_id = c("", "buy", "hero", "", ""), element_text = c("Shoes", "Add to cart", "", "", ""),
+                     clicks = c(5, 8, 6, 2, 1), page_clicks = c(11, 10, 11, 10, 1))
+  t <- element_clicks_table(rows)
+  expect_equal(t$rank, 1:5)
+  expect_equal(t$label, c("Add to cart", "hero", "Shoes", "<img>", "<button>"))
+  expect_equal(t$page, c("/p", "/", "/", "/p", "(none)"))
+  expect_equal(t$tag, c("button", "button", "a", "img", "button"))
+  expect_equal(t$share, c(0.8, 6 / 11, 5 / 11, 0.2, 1))
+  expect_equal(nrow(element_clicks_table(rows, n = 2)), 2)
+  # Without page totals, the rows' own pages are summed.
+  expect_equal(element_clicks_table(rows[-3, names(rows) != "page_clicks"])$share, c(0.8, 1, 0.2, 1))
+  # Ties: by page, then label.
+  tie <- data.frame(page = c("/b", "/a", "/a"), element_tag = "a", element_id = "", element_text = c("x", "z", "y"),
+                    clicks = 3, page_clicks = 3)
+  expect_equal(paste(element_clicks_table(tie)$page, element_clicks_table(tie)$label), c("/a y", "/a z", "/b x"))
+  expect_equal(nrow(element_clicks_table(data.frame())), 0)
+  expect_equal(names(element_clicks_table(data.frame())), names(t))
+})
+
+test_that("the page selector offers all pages first, then pages by clicks", {
+  ch <- page_choices(data.frame(page = c("/product/p1", "all"), clicks = c(1300, 7)))
+  expect_equal(unname(ch), c(ALL_PAGES, "page:/product/p1", "page:all"))
+  expect_equal(names(ch), c("All pages", "/product/p1 (1,300 clicks)", "all (7 clicks)"))
+  expect_equal(page_choices(data.frame()), c("All pages" = ALL_PAGES))
+  # A page literally called "all" is still a page.
+  expect_equal(selected_pages("page:all"), "all")
+  expect_equal(selected_pages(ALL_PAGES), character(0))
+  expect_equal(selected_pages(NULL), character(0))
+  expect_equal(selected_pages("page:(none)"), "(none)")
 })

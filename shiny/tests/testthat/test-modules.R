@@ -58,7 +58,8 @@ test_that("the prewarmed default view needs no further queries", {
   expect_false(dw_prewarm_if_stale(dw, f))
   calls <- dw$db_calls
   filters <- reactiveVal(f)
-  for (srv in list(overview_server, funnel_server, products_server, journeys_server, retention_server, trends_server)) {
+  for (srv in list(overview_server, funnel_server, products_server, journeys_server, clicks_server, retention_server,
+                   trends_server)) {
     testServer(srv, args = list(dw = dw, filters = filters, today = function() f$end)[
       c("dw", "filters", if (identical(srv, retention_server)) "today")], session$flushReact())
   }
@@ -141,6 +142,43 @@ test_that("funnel: steps, drop-off and breakdown", {
   })
 })
 
+test_that("funnel: cart abandonment over the filtered range", {
+  filters <- reactiveVal(test_filters())
+  testServer(funnel_server, args = list(dw = dw, filters = filters), {
+    session$setInputs(breakdown = "channel")
+    a <- abandonment()
+    expect_equal(c(a$abandoned, a$cart_sessions), c(2, 3))
+    expect_match(as.character(output$abandonment$html), "Cart abandonment: 66.7% (2 of 3 sessions with a cart)", fixed = TRUE)
+    # The figure does not depend on the breakdown (every session is in one segment).
+    session$setInputs(breakdown = "product_category")
+    expect_equal(abandonment()$rate, 2 / 3)
+    filters(test_filters(channel = "email"))
+    session$flushReact()
+    expect_match(as.character(output$abandonment$html), "100.0% (1 of 1 session with a cart)", fixed = TRUE)
+    filters(test_filters(channel = "organic_search"))
+    session$flushReact()
+    expect_match(as.character(output$abandonment$html), "no session had a cart", fixed = TRUE)
+    # The previous period's purchase had no cart.
+    filters(test_filters(start = "2026-01-05", end = "2026-01-11"))
+    expect_true(is.na(abandonment()$rate))
+  })
+})
+
+test_that("funnel: the revenue of the filtered range", {
+  filters <- reactiveVal(test_filters())
+  testServer(funnel_server, args = list(dw = dw, filters = filters), {
+    session$setInputs(breakdown = "channel")
+    # s1 (120.00) purchased this week; the bot did not count; s6 (80.00) was the week before.
+    expect_match(as.character(output$revenue$html), "Revenue: 120.00 from 1 purchasing session", fixed = TRUE)
+    filters(test_filters(start = "2026-01-05", end = "2026-01-18"))
+    session$flushReact()
+    expect_match(as.character(output$revenue$html), "Revenue: 200.00 from 2 purchasing sessions", fixed = TRUE)
+    filters(test_filters(channel = "email"))
+    session$flushReact()
+    expect_match(as.character(output$revenue$html), "no purchase for these filters", fixed = TRUE)
+  })
+})
+
 test_that("products: ranking, rollups and rates", {
   filters <- reactiveVal(test_filters())
   testServer(products_server, args = list(dw = dw, filters = filters), {
@@ -193,6 +231,65 @@ test_that("journeys: the default view reads the rollup, a dimension filter the f
   })
   DBI::dbExecute(admin, "UPDATE agg_daily_page_transitions_rollup SET transitions = transitions / 10")
   dw_cache_clear(dw)
+})
+
+test_that("clicks: most clicked elements, per page, with their share of the page", {
+  filters <- reactiveVal(test_filters())
+  testServer(clicks_server, args = list(dw = dw, filters = filters), {
+    session$flushReact()
+    expect_equal(pages()$page, c("/product/p1", "/", "/category/shoes", "/cart", "(none)"))
+    expect_equal(pages()$clicks, c(13, 11, 7, 4, 1))
+    picker <- as.character(output$page_picker$html)
+    expect_match(picker, "All pages", fixed = TRUE)
+    expect_match(picker, "/product/p1 (13 clicks)", fixed = TRUE)
+    # All pages by default.
+    t <- top()
+    cut <- paste0(substr(strrep("Trail shoe, waterproof, ", 20), 1, 297), "…")
+    expect_equal(t$label, c("Add to cart", cut, "Shop now", "Shoes", "Checkout", "size-picker", "<img>", "<button>"))
+    expect_equal(t$clicks, c(8, 7, 6, 5, 4, 3, 2, 1))
+    expect_equal(t$page[1:3], c("/product/p1", "/category/shoes", "/"))
+    expect_equal(t$share, c(8 / 13, 1, 6 / 11, 5 / 11, 1, 3 / 13, 2 / 13, 1))
+    expect_equal(t$tag[7], "img")
+    chart <- plot_json(output$chart)
+    expect_false(is_empty_plot(output$chart))
+    expect_match(chart, "<\u200bimg>", fixed = TRUE)  # shown as text, not read as a tag
+    table <- plot_json(output$table)
+    expect_match(table, cut, fixed = TRUE)
+    expect_match(table, "&lt;img&gt;", fixed = TRUE)
+    expect_match(table, "Share of page", fixed = TRUE)
+
+    # One page: only its elements, the same shares.
+    session$setInputs(page = "page:/product/p1")
+    expect_equal(page(), "/product/p1")
+    expect_equal(top()$label, c("Add to cart", "size-picker", "<img>"))
+    expect_equal(top()$share, c(8, 3, 2) / 13)
+    session$setInputs(page = "page:(none)")
+    expect_equal(top()$label, "<button>")
+    session$setInputs(page = ALL_PAGES)
+    expect_equal(nrow(top()), 8)
+
+    # Filters reach the SQL: bots, channel, login state; the product category does not apply.
+    filters(test_filters(include_bots = TRUE))
+    expect_equal(pages()$page[1], "/")
+    expect_equal(top()$clicks[1], 55)
+    filters(test_filters(channel = "email"))
+    expect_equal(top()$label, c("Checkout", "<button>"))
+    filters(test_filters(login_state = "logged_in", device_type = "desktop"))
+    expect_equal(sum(top()$clicks), 8 + 7 + 6 + 3 + 3 + 2)
+    filters(test_filters(product_category = "Bags"))
+    expect_equal(sum(pages()$clicks), 36)
+    # A chosen page keeps its place in the selector when the new filters give it no clicks.
+    session$setInputs(page = "page:/cart")
+    filters(test_filters(channel = "direct"))
+    session$flushReact()
+    expect_equal(nrow(top()), 0)
+    expect_match(as.character(output$page_picker$html), "/cart (no clicks)", fixed = TRUE)
+    expect_true(is_empty_plot(output$chart))
+    expect_match(plot_json(output$table), "No data for these filters", fixed = TRUE)
+    filters(test_filters(start = "2025-06-01", end = "2025-06-07"))
+    session$setInputs(page = ALL_PAGES)
+    expect_true(is_empty_plot(output$chart))
+  })
 })
 
 test_that("retention: cohort matrix", {
@@ -271,6 +368,14 @@ test_that("every module works on an empty warehouse and shows empty states", {
     expect_no_error(output$landing)
     expect_no_error(output$purchase_paths)
   })
+  testServer(clicks_server, args = list(dw = empty_dw, filters = filters), {
+    expect_true(is_empty_plot(output$chart))
+    expect_match(plot_json(output$table), "No data", fixed = TRUE)
+    expect_match(as.character(output$page_picker$html), "All pages", fixed = TRUE)
+  })
+  testServer(funnel_server, args = list(dw = empty_dw, filters = filters), {
+    expect_match(as.character(output$abandonment$html), "no session had a cart", fixed = TRUE)
+  })
   testServer(retention_server, args = list(dw = empty_dw, filters = filters), {
     expect_true(is_empty_plot(output$heatmap))
     expect_no_error(output$table)
@@ -295,5 +400,12 @@ test_that("an unreachable warehouse gives empty states with the reason, not a cr
   testServer(trends_server, args = list(dw = down, filters = filters), {
     expect_true(is_empty_plot(output$heatmap))
     expect_match(plot_json(output$heatmap), "Query failed")
+  })
+  testServer(clicks_server, args = list(dw = down, filters = filters), {
+    expect_true(is_empty_plot(output$chart))
+    expect_match(plot_json(output$chart), "Query failed")
+  })
+  testServer(funnel_server, args = list(dw = down, filters = filters), {
+    expect_match(as.character(output$abandonment$html), "Query failed")
   })
 })
