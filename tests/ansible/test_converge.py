@@ -1,18 +1,11 @@
-"""`ansible-playbook site.yml` on this machine with the local inventory, twice.
-
-The first run brings the whole platform up (two PostgreSQL 15 clusters, moto S3, the ingest
-adapter, the ETL timer, Shiny) and ends with the verify playbook (events in, ETL, rows read
-back, dashboard 200); the second run must change nothing and pass verify again. Its own state
-directory, free ports and cluster names keep it apart from the developer's platform and from
-the test cluster 15/cstest.
-"""
+"""`ansible-playbook site.yml` on this machine with the local inventory, twice (the
+`platform` fixture in conftest.py): the first run brings the whole platform up and ends with
+the verify playbook; the second run must change nothing and pass verify again."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import ssl
 import stat
 import subprocess
@@ -21,8 +14,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from tests.ansible.support import BIN, REPO, ansible_env, run
-from tests.support.local import free_port
+from tests.ansible.support import BIN, REPO, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -36,41 +28,6 @@ def recap(output: str) -> dict[str, dict[str, int]]:
         hosts[host] = {"ok": int(ok), "changed": int(changed), "unreachable": int(unreachable),
                        "failed": int(failed)}
     return hosts
-
-
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.skip("creates PostgreSQL clusters: run as root (scripts/test.sh does)")
-    for tool in ("pg_createcluster", "R"):
-        if not shutil.which(tool):
-            pytest.skip(f"{tool} is not installed (scripts/bootstrap.sh installs it)")
-    state = tmp_path_factory.mktemp("ansible-converge")
-    tag = f"csans{os.getpid()}"
-    ports = {name: free_port() for name in ("s3", "ingest", "oltp", "dw", "shiny")}
-    extra = {
-        "clickstream_state_dir": str(state),
-        "clickstream_s3_port": ports["s3"], "clickstream_ingest_port": ports["ingest"],
-        "clickstream_oltp_port": ports["oltp"], "clickstream_dw_port": ports["dw"],
-        "clickstream_shiny_port": ports["shiny"],
-        "clickstream_oltp_cluster": f"{tag}_oltp", "clickstream_dw_cluster": f"{tag}_dw",
-    }
-    env = ansible_env(CLICKSTREAM_STATE_DIR=str(state))
-    args = [str(BIN / "ansible-playbook"), "site.yml", "-e", json.dumps(extra)]
-    runs = []
-    try:
-        for _ in range(2):
-            result = run(args, env=env, timeout=1200)
-            runs.append(result)
-            if result.returncode != 0:
-                break
-        yield {"runs": runs, "state": state, "ports": ports, "tag": tag, "env": env}
-    finally:
-        subprocess.run([str(BIN / "python"), "scripts/localctl.py", "--state-dir", str(state), "stop", "--all"],
-                       cwd=REPO, capture_output=True, check=False, timeout=120)
-        for cluster in (f"{tag}_oltp", f"{tag}_dw"):
-            subprocess.run(["pg_dropcluster", "--stop", "15", cluster], capture_output=True, check=False)
-            Path(f"/usr/local/sbin/clickstream-pg-backup-{cluster}").unlink(missing_ok=True)
 
 
 def test_first_run_converges_and_verifies(platform):
