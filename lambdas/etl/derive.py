@@ -477,26 +477,34 @@ WITH purchases AS (
          p.is_bot, (p.event_timestamp AT TIME ZONE 'UTC')::date AS activity_date,
          (SELECT max(q.event_timestamp) FROM clickstream_events q
           WHERE q.session_group = p.session_group AND q.event_type = 'purchase'
-            AND q.event_timestamp >= p.event_timestamp - interval '24 hours'
+            AND q.event_timestamp >= p.event_timestamp - interval '24 hours' AND q.event_timestamp <= p.event_timestamp
             AND (q.event_timestamp, q.event_id) < (p.event_timestamp, p.event_id)) AS previous_at
   FROM d_event_days d JOIN clickstream_events p
     ON p.event_timestamp >= (d.activity_date::timestamp AT TIME ZONE 'UTC')
    AND p.event_timestamp < ((d.activity_date + 1)::timestamp AT TIME ZONE 'UTC')
   WHERE p.event_type = 'purchase' AND p.product_id IS NULL
 ), cart AS (
-  SELECT p.event_id AS purchase_id, c.product_id, c.event_type, c.quantity, c.event_timestamp, c.event_id,
-         c.product_name, c.product_category, c.product_brand,
-         coalesce(c.product_discount_price, c.product_price) AS unit_price,
+  -- The purchase's own columns travel with its cart events: no join back to the purchases,
+  -- whose count the planner cannot know.
+  SELECT p.event_id AS purchase_id, p.activity_date, p.value, p.device_type, p.channel, p.login_state, p.is_bot,
+         c.*,
          max(c.event_timestamp) FILTER (WHERE c.event_type = 'remove_from_cart' AND c.quantity IS NULL)
            OVER (PARTITION BY p.event_id, c.product_id) AS emptied_at
-  FROM purchases p JOIN clickstream_events c
-    ON c.session_group = p.session_group
-   AND c.event_timestamp >= p.event_timestamp - interval '24 hours'
-   AND (c.event_timestamp, c.event_id) < (p.event_timestamp, p.event_id)
-  WHERE c.event_type IN ('add_to_cart', 'remove_from_cart') AND c.product_id IS NOT NULL
-    AND (p.previous_at IS NULL OR c.event_timestamp > p.previous_at)
+  FROM purchases p CROSS JOIN LATERAL (
+    -- OFFSET 0 keeps this an index probe per purchase (its group's last 24 hours): as a plain
+    -- join the planner may hash every event of the days instead
+    SELECT c.product_id, c.event_type, c.quantity, c.event_timestamp, c.event_id, c.product_name,
+           c.product_category, c.product_brand, coalesce(c.product_discount_price, c.product_price) AS unit_price
+    FROM clickstream_events c
+    WHERE c.session_group = p.session_group
+      AND c.event_timestamp >= greatest(p.event_timestamp - interval '24 hours', p.previous_at)
+      AND c.event_timestamp <= p.event_timestamp
+      AND (c.event_timestamp, c.event_id) < (p.event_timestamp, p.event_id)
+      AND c.event_type IN ('add_to_cart', 'remove_from_cart') AND c.product_id IS NOT NULL
+      AND (p.previous_at IS NULL OR c.event_timestamp > p.previous_at)
+    OFFSET 0) c
 ), lines AS (
-  SELECT purchase_id, product_id,
+  SELECT purchase_id, activity_date, value, device_type, channel, login_state, is_bot, product_id,
     sum(CASE WHEN event_type = 'add_to_cart' THEN coalesce(quantity, 1) ELSE -coalesce(quantity, 0) END)
       FILTER (WHERE emptied_at IS NULL OR event_timestamp > emptied_at) AS quantity,
     (array_agg(unit_price ORDER BY event_timestamp DESC, event_id)
@@ -507,19 +515,19 @@ WITH purchases AS (
        FILTER (WHERE event_type = 'add_to_cart'))[1] AS product_category,
     (array_agg(product_brand ORDER BY event_timestamp DESC, event_id)
        FILTER (WHERE event_type = 'add_to_cart'))[1] AS product_brand
-  FROM cart GROUP BY purchase_id, product_id
+  FROM cart GROUP BY purchase_id, activity_date, value, device_type, channel, login_state, is_bot, product_id
 ), bought AS (
   SELECT l.*, l.quantity * coalesce(l.unit_price, 0) AS amount,
          sum(l.quantity * coalesce(l.unit_price, 0)) OVER (PARTITION BY l.purchase_id) AS cart_amount,
          sum(l.quantity) OVER (PARTITION BY l.purchase_id) AS cart_quantity
   FROM lines l WHERE l.quantity > 0
 )
-SELECT p.activity_date, b.product_id, coalesce(b.product_category, '(none)'), coalesce(b.product_brand, '(none)'),
-  p.device_type, p.channel, p.login_state, p.is_bot, max(b.product_name), 0, 0, 0, count(*), sum(b.quantity),
-  sum(CASE WHEN p.value IS NULL THEN b.amount
-           WHEN b.cart_amount > 0 THEN p.value * b.amount / b.cart_amount
-           ELSE p.value * b.quantity / b.cart_quantity END)
-FROM bought b JOIN purchases p ON p.event_id = b.purchase_id
+SELECT activity_date, product_id, coalesce(product_category, '(none)'), coalesce(product_brand, '(none)'),
+  device_type, channel, login_state, is_bot, max(product_name), 0, 0, 0, count(*), sum(quantity),
+  sum(CASE WHEN value IS NULL THEN amount
+           WHEN cart_amount > 0 THEN value * amount / cart_amount
+           ELSE value * quantity / cart_quantity END)
+FROM bought
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 ON CONFLICT (activity_date, product_id, product_category, product_brand, device_type, channel, login_state, is_bot)
 DO UPDATE SET purchases = a.purchases + excluded.purchases,

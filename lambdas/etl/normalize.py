@@ -288,7 +288,7 @@ def _first_item(event: dict[str, Any]) -> dict[str, Any]:
 
 
 _EVENT_TEXT = ("user_id", "client_id", "session_id", "identity_source", "page_url", "referrer", "page_title",
-               "transaction_id", "search_term")
+               "transaction_id", "search_term", "item_list_id", "item_list_name")
 _PRODUCT_TEXT = ("id", "name", "category", "brand", "url_path")
 _INGEST_NAMES: dict[tuple, tuple[str, ...]] = {}  # _ingest key tuple -> snake_case names
 
@@ -365,13 +365,15 @@ def build_row(raw: dict[str, Any], key: str, line_no: int, written: datetime | N
         # not an error that fails the run (and every run after it, since its object is never
         # ledgered) or its batch's COPY.
         try:
-            return _event_row(dialect.map(contract.normalize_keys(raw)), dialect.name, ingest, key, line_no,
-                              written, late_limit, epoch_micros, trusted=True)
+            event = contract.normalize_keys(raw)
+            _, event_type, page_role, _ = dialect.classify(event["event_name"])
+            return _event_row(event, event_type, page_role, dialect.name, ingest, key, line_no, written, late_limit,
+                              epoch_micros, trusted=True)
         except (BadValue, contract.ContractError):
             raise
         except Exception:  # noqa: S110 - the line is validated below, which says what is wrong with it
             pass
-    return _event_row(dialect.validate(raw), dialect.name, ingest, key, line_no, written, late_limit, epoch_micros)
+    return _event_row(*dialect.validate(raw), dialect.name, ingest, key, line_no, written, late_limit, epoch_micros)
 
 
 # Element fields (what was clicked) are cut, never refused: a long button text must not cost
@@ -422,19 +424,22 @@ def dataset_json(dataset: Any) -> str | None:
     return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
 
 
-def _element(event: dict[str, Any]) -> tuple:
-    """(tag, id, role, text, href, dataset json) of the event's element, bounded."""
-    element = event.get("element")
-    if not isinstance(element, dict) or not element:
-        return None, None, None, None, None, None
+_NO_ELEMENT = (None,) * 6
+
+
+def _element(element: Any) -> tuple:
+    """(tag, id, role, text, href, dataset json) of an event's element, bounded."""
+    if not element or not isinstance(element, dict):
+        return _NO_ELEMENT
     tag, element_id, role, text, href = [_text(element.get(k)) for k in ("tag", "id", "role", "text", "href")]
     return (cut(tag, 128), cut(element_id, ELEMENT_TEXT_BYTES), cut(role, 128), cut(text, ELEMENT_TEXT_BYTES),
             cut(href, ELEMENT_HREF_BYTES), dataset_json(element.get("dataset")))
 
 
-def _event_row(mapped: dialects.Mapped, dialect_name: str, ingest: dict[str, Any], key: str, line_no: int,
-               written: datetime | None, late_limit: timedelta, epoch_micros: bool, trusted: bool = False) -> tuple:
-    event = mapped.event
+def _event_row(event: dict[str, Any], event_type: str, page_role: str | None, dialect_name: str,
+               ingest: dict[str, Any], key: str, line_no: int, written: datetime | None, late_limit: timedelta,
+               epoch_micros: bool, trusted: bool = False) -> tuple:
+    """The row of one event (as its dialect mapped it): see build_row."""
     product = event.get("product") or _first_item(event)
     received = contract.parse_timestamp(ingest.get("received_at")) or written
     if received is None:
@@ -464,7 +469,8 @@ def _event_row(mapped: dialects.Mapped, dialect_name: str, ingest: dict[str, Any
         event_id = contract.event_id_for(event) if event.get("event_id") else legacy_event_id(key, line_no)
 
     # Most values are already non-empty strings (or absent): _text only for the others.
-    user_id, client_id, session_id, identity_source, page_url, referrer, page_title, transaction_id, search_term = [
+    (user_id, client_id, session_id, identity_source, page_url, referrer, page_title, transaction_id, search_term,
+     item_list_id, item_list_name) = [
         v if v is None or (type(v) is str and v) else _text(v) for v in map(event.get, _EVENT_TEXT)]
     product_id, product_name, product_category, product_brand, product_url_path = [
         v if v is None or (type(v) is str and v) else _text(v) for v in map(product.get, _PRODUCT_TEXT)]
@@ -506,7 +512,7 @@ def _event_row(mapped: dialects.Mapped, dialect_name: str, ingest: dict[str, Any
         product_id, product_name, product_category,
         product_brand, _amount(product.get("price"), "product.price"),
         _amount(product.get("discount_price"), "product.discount_price"), product_url_path,
-        mapped.event_type, received_at, created_at, sent_at, login_state,
+        event_type, received_at, created_at, sent_at, login_state,
         page_url, page_path, page_title, referrer, ref_host,
         channel_for(page_host, ref_host, utm[0], utm[1], paid_click),
         *utm,
@@ -514,8 +520,8 @@ def _event_row(mapped: dialects.Mapped, dialect_name: str, ingest: dict[str, Any
         _inet(_text(ingest.get("source_ip")), "contract_version" not in ingest), transaction_id,
         _amount(event.get("value"), "value"), currency.upper() if currency else None,
         _quantity(quantity if quantity is not None else product.get("quantity")),
-        search_term, _text(event.get("item_list_id")), _text(event.get("item_list_name")), *_element(event),
-        mapped.page_role, dialect_name, group, key, line_no,
+        search_term, item_list_id, item_list_name, *_element(event.get("element")),
+        page_role, dialect_name, group, key, line_no,
     )
 
 
