@@ -3,10 +3,10 @@ converge tests and the browser tests that use it as a user would.
 
 Two runs of site.yml with the local inventory (two PostgreSQL 15 clusters, moto S3, the ingest
 adapter serving the demo storefront, the ETL timer, Shiny), each ending with the verify
-playbook. Its own state directory, free ports and cluster names keep it apart from the
-developer's platform and from the test cluster 15/cstest. The only settings given beyond the
-ports are what a store owner gives: one more origin (a store of their own, here the SBW
-storefront fixture) and that origin's tracker dialect.
+playbook, configured as `./scripts/up.sh` configures it: its own state directory, free ports and
+cluster names keep it apart from the developer's platform and from the test cluster 15/cstest,
+and nothing else is set. `converge_again` runs site.yml once more as a user re-runs up.sh with
+more settings in the environment.
 """
 
 from __future__ import annotations
@@ -32,27 +32,31 @@ def platform(tmp_path_factory):
             pytest.skip(f"{tool} is not installed (scripts/bootstrap.sh installs it)")
     state = tmp_path_factory.mktemp("ansible-converge")
     tag = f"csans{os.getpid()}"
-    ports = {name: free_port() for name in ("s3", "ingest", "oltp", "dw", "shiny", "store")}
-    store_origin = f"http://127.0.0.1:{ports['store']}"
+    ports = {name: free_port() for name in ("s3", "ingest", "oltp", "dw", "shiny")}
     extra = {
         "clickstream_state_dir": str(state),
         "clickstream_s3_port": ports["s3"], "clickstream_ingest_port": ports["ingest"],
         "clickstream_oltp_port": ports["oltp"], "clickstream_dw_port": ports["dw"],
         "clickstream_shiny_port": ports["shiny"],
         "clickstream_oltp_cluster": f"{tag}_oltp", "clickstream_dw_cluster": f"{tag}_dw",
-        "clickstream_ingest_extra_origins": [store_origin],
-        "clickstream_ingest_origin_dialects": {store_origin: "sbw_nextjs"},
     }
     env = ansible_env(CLICKSTREAM_STATE_DIR=str(state))
+    for name in ("CLICKSTREAM_EXTRA_ORIGINS", "CLICKSTREAM_ORIGIN_DIALECTS"):
+        env.pop(name, None)
     args = [str(BIN / "ansible-playbook"), "site.yml", "-e", json.dumps(extra)]
     runs = []
+
+    def converge_again(**environment: str) -> subprocess.CompletedProcess:
+        return run(args, env={**env, **environment}, timeout=1200)
+
     try:
         for _ in range(2):
             result = run(args, env=env, timeout=1200)
             runs.append(result)
             if result.returncode != 0:
                 break
-        yield {"runs": runs, "state": state, "ports": ports, "tag": tag, "env": env, "store_origin": store_origin}
+        yield {"runs": runs, "state": state, "ports": ports, "tag": tag, "env": env,
+               "converge_again": converge_again}
     finally:
         subprocess.run([str(BIN / "python"), "scripts/localctl.py", "--state-dir", str(state), "stop", "--all"],
                        cwd=REPO, capture_output=True, check=False, timeout=120)

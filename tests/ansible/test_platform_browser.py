@@ -5,11 +5,12 @@ dialects, the ETL's env file, the dashboards' login), not a stack the test confi
 - Chromium shops in the demo storefront the ingest adapter serves (same origin: the browser
   still sends Origin) and opens it as localhost too; the ETL run the way the local timer runs
   it (scripts/invoke_etl.py --local with the env file site.yml wrote) loads the sessions.
-- Chromium shops in a store with the SBW Cloudworks storefront's tracker (tests/e2e/sbw_store:
-  one event per POST, its field names, its checkout amounts in element.dataset) on an origin
-  of its own, which the inventory names with its dialect (sbw_nextjs), as a store owner would:
-  revenue, the clicked elements, the category, the bounce, the cart's purchase and the
-  Cognito identity arrive in the warehouse, and the dashboards show the revenue.
+- The store owner then adds a store with the SBW Cloudworks storefront's tracker on an origin
+  of its own, as the README says: site.yml again with CLICKSTREAM_EXTRA_ORIGINS and
+  CLICKSTREAM_ORIGIN_DIALECTS (sbw_nextjs). Chromium shops in it (tests/e2e/sbw_store: one
+  event per POST, its field names, its checkout amounts in element.dataset): revenue, the
+  clicked elements, the category, the bounce, the cart's purchase and the Cognito identity
+  arrive in the warehouse, and the dashboards show the revenue.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -33,6 +36,7 @@ from tests.e2e.sbw_store_server import sbw_store
 from tests.e2e.shopper import ShopperBrowser, buy_something
 from tests.shiny.cdp import CdpError, chromium_path
 from tests.shiny.dashboard import open_app, show_tab, tab_state, unexpected_errors
+from tests.support.local import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.browser]
 
@@ -48,7 +52,7 @@ def site(platform):
     s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_DEFAULT_REGION"],
                       aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
     return SimpleNamespace(state=state, ports=ports, env=env, s3=s3, bucket=env["RAW_BUCKET_NAME"],
-                           shop=f"http://127.0.0.1:{ports['ingest']}", store_origin=platform["store_origin"])
+                           shop=f"http://127.0.0.1:{ports['ingest']}", converge_again=platform["converge_again"])
 
 
 def run_etl(site) -> dict:
@@ -144,10 +148,20 @@ def test_the_storefront_on_localhost_is_the_same_storefront(site, own_visit):
 # --- a store with the SBW storefront's tracker, on an origin of its own -----------------------
 
 @pytest.fixture(scope="module")
-def sbw(site):
+def sbw(site, own_visit):
+    store_port = free_port()
+    origin = f"http://127.0.0.1:{store_port}"
+    # Before the owner names the store, the platform refuses its browser's events.
+    refused = urllib.request.Request(f"{site.shop}/clickstream", method="POST", data=b"{}",
+                                     headers={"Origin": origin, "Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(refused, timeout=10)
+    assert caught.value.code == 403
+    again = site.converge_again(CLICKSTREAM_EXTRA_ORIGINS=origin, CLICKSTREAM_ORIGIN_DIALECTS=f"{origin}=sbw_nextjs")
+    assert again.returncode == 0, again.stdout[-6000:] + again.stderr[-2000:]
     endpoint = f"{site.shop}/clickstream"  # cross-origin: the store and the API are apart
-    with sbw_store(site.ports["store"], endpoint) as origin:
-        assert origin == site.store_origin
+    with sbw_store(store_port, endpoint) as served:
+        assert served == origin
         with ShopperBrowser() as browser:
             bought = buy_in_sbw_store(browser, origin)
         with ShopperBrowser() as browser:  # a new visitor, who lands on the home page and leaves
