@@ -37,6 +37,7 @@ from tests.e2e.shopper import ShopperBrowser, buy_something
 from tests.shiny.cdp import CdpError, chromium_path
 from tests.shiny.dashboard import open_app, show_tab, tab_state, unexpected_errors
 from tests.support.local import free_port
+from tests.support.pg import dict_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.browser]
 
@@ -80,9 +81,7 @@ def rows(site, sql: str, **params) -> list[dict]:
                                     password=(site.state / "secrets" / "dw__etl_password").read_text().strip(),
                                     ssl_context=context)
     try:
-        found = conn.run(sql, **params)
-        names = [c["name"] for c in conn.columns]
-        return [dict(zip(names, row, strict=True)) for row in found]
+        return dict_rows(conn, sql, **params)
     finally:
         conn.close()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import html
 import io
 import json
 import os
@@ -123,7 +124,10 @@ def ingest(s3_url: str, allowed_origin: str, log: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}/clickstream"
 
 
-class _StorefrontHandler(SimpleHTTPRequestHandler):
+class EndpointPages(SimpleHTTPRequestHandler):
+    """Static files, never cached, whose HTML pages name the API in their endpoint meta tag:
+    what a deployment does, the server writes in the endpoint a test gives (class attribute)."""
+
     endpoint = "/clickstream"
 
     def log_message(self, fmt: str, *args: Any) -> None:
@@ -133,18 +137,14 @@ class _StorefrontHandler(SimpleHTTPRequestHandler):
         self.send_header("cache-control", "no-store")
         super().end_headers()
 
-    def send_head(self):
-        path = Path(self.translate_path(self.path))
-        if path.is_dir():
-            path = path / "index.html"
-        if path.suffix != ".html" or not path.is_file():
-            return super().send_head()
-        # What a deployment does: the pages name the API's URL in their endpoint meta tag.
-        html = path.read_text(encoding="utf-8")
-        if ENDPOINT_META not in html:
-            self.send_error(500, f"{path.name} has no {ENDPOINT_META}: the storefront changed how it is configured")
+    def send_page(self, path: Path):
+        """``path`` (an HTML page) with the endpoint written in."""
+        page = path.read_text(encoding="utf-8")
+        if ENDPOINT_META not in page:
+            self.send_error(500, f"{path.name} has no {ENDPOINT_META}: the site changed how it is configured")
             return None
-        body = html.replace(ENDPOINT_META, f'<meta name="clickstream-endpoint" content="{self.endpoint}">').encode()
+        meta = f'<meta name="clickstream-endpoint" content="{html.escape(self.endpoint, quote=True)}">'
+        body = page.replace(ENDPOINT_META, meta).encode()
         self.send_response(200)
         self.send_header("content-type", "text/html; charset=utf-8")
         self.send_header("content-length", str(len(body)))
@@ -152,13 +152,24 @@ class _StorefrontHandler(SimpleHTTPRequestHandler):
         return io.BytesIO(body)
 
 
+class _StorefrontHandler(EndpointPages):
+    def send_head(self):
+        path = Path(self.translate_path(self.path))
+        if path.is_dir():
+            path = path / "index.html"
+        if path.suffix != ".html" or not path.is_file():
+            return super().send_head()
+        return self.send_page(path)
+
+
 @contextlib.contextmanager
-def storefront(port: int, endpoint: str) -> Iterator[str]:
-    """storefront/ over python's http.server on 127.0.0.1:`port`, its pages pointing at `endpoint`."""
-    handler = type("Handler", (_StorefrontHandler,), {"endpoint": endpoint})
-    server = ThreadingHTTPServer(("127.0.0.1", port), partial(handler, directory=str(STOREFRONT)))
+def static_site(port: int, handler: type[EndpointPages], directory: Path, endpoint: str) -> Iterator[str]:
+    """``directory`` served by ``handler`` on 127.0.0.1:`port`, its pages pointing at ``endpoint``;
+    yields the origin."""
+    named = type(handler.__name__, (handler,), {"endpoint": endpoint})
+    server = ThreadingHTTPServer(("127.0.0.1", port), partial(named, directory=str(directory)))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="storefront", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, name=f"site-{port}", daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{port}"
@@ -166,6 +177,11 @@ def storefront(port: int, endpoint: str) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def storefront(port: int, endpoint: str):
+    """storefront/ over python's http.server on 127.0.0.1:`port`, its pages pointing at `endpoint`."""
+    return static_site(port, _StorefrontHandler, STOREFRONT, endpoint)
 
 
 @dataclass(frozen=True)

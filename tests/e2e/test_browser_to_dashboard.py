@@ -13,6 +13,7 @@ import pytest
 from tests.shiny.app import running_app
 from tests.shiny.dashboard import open_app, tab_state, unexpected_errors
 from tests.shiny.demo import app_environment
+from tests.support.pg import dict_rows
 
 pytestmark = [pytest.mark.postgres, pytest.mark.browser, pytest.mark.slow]
 
@@ -22,9 +23,7 @@ FUNNEL = ("view_item", "add_to_cart", "begin_checkout", "purchase")
 def _rows(platform, sql: str, **params) -> list[dict]:
     conn = platform.warehouse.admin()
     try:
-        rows = conn.run(sql, **params)
-        names = [c["name"] for c in conn.columns]
-        return [dict(zip(names, row, strict=True)) for row in rows]
+        return dict_rows(conn, sql, **params)
     finally:
         conn.close()
 

@@ -17,6 +17,7 @@ from etl.normalize import CUT_MARKER, DATASET_BYTES, ELEMENT_TEXT_BYTES
 from etl.pipeline import RunRequest, run
 
 from tests.etl.conftest import BUCKET, connected
+from tests.support.pg import dict_rows
 from tests.support.raw import DESKTOP_UA, iso, put_records, record, snapshot
 
 pytestmark = pytest.mark.postgres
@@ -85,27 +86,21 @@ def bouncer() -> list[dict]:
             sbw("home_view", 501, "/", client="c2", session="s2")]
 
 
-def rows(conn, sql: str, **params) -> list[dict]:
-    found = conn.run(sql, **params)
-    names = [c["name"] for c in conn.columns]
-    return [dict(zip(names, row, strict=True)) for row in found]
-
-
 def test_an_sbw_shopper_from_page_load_to_purchase(raw_s3, warehouse):
     put(raw_s3, shopper() + bouncer())
     summary = run(warehouse, WINDOW, s3=raw_s3)
     assert (summary.events_loaded, summary.events_rejected) == (19, 0)
     with connected(warehouse) as conn:
-        (session,) = rows(conn, "SELECT * FROM clickstream_sessions WHERE session_id = 's1'")
+        (session,) = dict_rows(conn, "SELECT * FROM clickstream_sessions WHERE session_id = 's1'")
         # page_view + home_view of "/" are one page load; the category and each product page one each.
         assert (session["page_view_count"], session["is_bounce"]) == (5, False)
         assert (session["funnel_stage_name"], session["purchases"], session["revenue"]) == ("purchase", 1, 200000)
         assert (session["has_cart"], session["cart_abandoned"]) == (True, True)  # the fan went in again
         assert (session["user_id"], session["login_state"]) == (USER, "logged_in")
-        (bounce,) = rows(conn, "SELECT * FROM clickstream_sessions WHERE session_id = 's2'")
+        (bounce,) = dict_rows(conn, "SELECT * FROM clickstream_sessions WHERE session_id = 's2'")
         assert (bounce["page_view_count"], bounce["is_bounce"], bounce["has_cart"]) == (1, True, False)
 
-        events = {e["event_name"] + str(i): e for i, e in enumerate(rows(
+        events = {e["event_name"] + str(i): e for i, e in enumerate(dict_rows(
             conn, "SELECT * FROM clickstream_events WHERE session_id = 's1' ORDER BY event_timestamp"))}
         purchase = events["checkout_complete15"]
         assert (purchase["event_type"], purchase["value"], purchase["currency"], purchase["transaction_id"]) == (
@@ -127,7 +122,7 @@ def test_an_sbw_shopper_from_page_load_to_purchase(raw_s3, warehouse):
         assert [(e["page_role"]) for e in list(events.values())[:5]] == [
             "view", "impression", None, "impression", "impression"]
 
-        products = {r["product_id"]: r for r in rows(
+        products = {r["product_id"]: r for r in dict_rows(
             conn, "SELECT product_id, sum(views) AS views, sum(add_to_carts) AS add_to_carts, sum(purchases) AS"
                   " purchases, sum(quantity_purchased) AS quantity_purchased, sum(revenue) AS revenue"
                   " FROM agg_daily_product_engagement GROUP BY product_id")}
@@ -141,11 +136,11 @@ def test_an_sbw_shopper_from_page_load_to_purchase(raw_s3, warehouse):
                                   "quantity_purchased": 0, "revenue": 0}
         assert "gia-dung" not in products
 
-        (funnel,) = rows(conn, "SELECT sum(sessions) AS sessions, sum(cart_sessions) AS carts,"
+        (funnel,) = dict_rows(conn, "SELECT sum(sessions) AS sessions, sum(cart_sessions) AS carts,"
                                " sum(abandoned_cart_sessions) AS abandoned, sum(bounced_sessions) AS bounces,"
                                " sum(revenue) AS revenue FROM agg_daily_funnel")
         assert funnel == {"sessions": 2, "carts": 1, "abandoned": 1, "bounces": 1, "revenue": 200000}
-        assert rows(conn, "SELECT page_path, element_tag, element_id, element_text, clicks, sessions"
+        assert dict_rows(conn, "SELECT page_path, element_tag, element_id, element_text, clicks, sessions"
                           " FROM agg_daily_element_clicks") == [
             {"page_path": "/", "element_tag": "a", "element_id": "", "element_text": "Gia dụng", "clicks": 1,
              "sessions": 1}]
@@ -164,10 +159,10 @@ def test_the_cart_empties_at_each_purchase_and_a_removal_takes_what_it_says(raw_
     ])
     run(warehouse, WINDOW, s3=raw_s3)
     with connected(warehouse) as conn:
-        products = {r["product_id"]: (r["purchases"], r["quantity_purchased"], r["revenue"]) for r in rows(
+        products = {r["product_id"]: (r["purchases"], r["quantity_purchased"], r["revenue"]) for r in dict_rows(
             conn, "SELECT product_id, purchases, quantity_purchased, revenue FROM agg_daily_product_engagement")}
         assert products == {"pa": (1, 1, 100000), "pc": (1, 2, 40000)}
-        (session,) = rows(conn, "SELECT has_cart, cart_abandoned, revenue FROM clickstream_sessions")
+        (session,) = dict_rows(conn, "SELECT has_cart, cart_abandoned, revenue FROM clickstream_sessions")
         assert (session["has_cart"], session["cart_abandoned"], session["revenue"]) == (True, False, 140000)
 
 
@@ -312,7 +307,7 @@ def test_every_raw_shape_the_seed_wrote_loads_with_its_product(raw_s3, warehouse
     summary = run(warehouse, WINDOW, s3=raw_s3)
     assert (summary.events_loaded, summary.events_rejected) == (4, 0)
     with connected(warehouse) as conn:
-        found = rows(conn, "SELECT raw_object_key, event_type, product_id, product_name, product_category,"
+        found = dict_rows(conn, "SELECT raw_object_key, event_type, product_id, product_name, product_category,"
                            " product_brand, product_price, product_discount_price, product_url_path, dialect,"
                            " host(ip_truncated) AS ip, identity_source, event_timestamp FROM clickstream_events")
     by_key = {r.pop("raw_object_key"): r for r in found}

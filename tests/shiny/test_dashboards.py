@@ -41,15 +41,20 @@ def test_every_tab_draws_its_charts_on_demo_data(demo_app, browser, screenshot_d
     assert not unexpected_errors(browser.exceptions)
 
 
-def test_overview_numbers_match_the_warehouse_and_bots_are_excluded(demo_app, browser):
-    open_app(browser, demo_app["url"])
+def first_row(demo_app, sql: str) -> list:
+    """The first row of a query on the demo warehouse, as the tests' admin login sees it."""
     conn = demo_app["server"].connect(demo_app["database"])
     try:
-        humans, everyone = conn.run(
-            "SELECT count(*) FILTER (WHERE NOT is_bot), count(*) FROM clickstream_sessions"
-            " WHERE session_date BETWEEN current_date - 27 AND current_date")[0]
+        return conn.run(sql)[0]
     finally:
         conn.close()
+
+
+def test_overview_numbers_match_the_warehouse_and_bots_are_excluded(demo_app, browser):
+    open_app(browser, demo_app["url"])
+    humans, everyone = first_row(demo_app, "SELECT count(*) FILTER (WHERE NOT is_bot), count(*)"
+                                           " FROM clickstream_sessions"
+                                           " WHERE session_date BETWEEN current_date - 27 AND current_date")
     assert everyone > humans > 0
     kpis = tab_state(browser)["kpis"]
     assert kpis["sessions"].replace(",", "") == str(humans)
@@ -64,17 +69,13 @@ _TABLE_ROWS = """[...document.querySelectorAll('.tab-pane.active table.dataTable
 
 def test_clicks_tab_lists_the_most_clicked_elements_per_page(demo_app, browser, screenshot_dir):
     open_app(browser, demo_app["url"], tab="clicks")
-    conn = demo_app["server"].connect(demo_app["database"])
-    try:
-        (top_clicks,) = conn.run(
-            "SELECT sum(clicks) FROM agg_daily_element_clicks"
-            " WHERE activity_date BETWEEN current_date - 27 AND current_date AND NOT is_bot"
-            " GROUP BY page_path, element_tag, element_id, element_text ORDER BY 1 DESC LIMIT 1")[0]
-        (cart_clicks,) = conn.run(
-            "SELECT sum(clicks) FROM agg_daily_element_clicks"
-            " WHERE activity_date BETWEEN current_date - 27 AND current_date AND NOT is_bot AND page_path = '/cart'")[0]
-    finally:
-        conn.close()
+    (top_clicks,) = first_row(demo_app, "SELECT sum(clicks) FROM agg_daily_element_clicks"
+                                        " WHERE activity_date BETWEEN current_date - 27 AND current_date AND NOT is_bot"
+                                        " GROUP BY page_path, element_tag, element_id, element_text"
+                                        " ORDER BY 1 DESC LIMIT 1")
+    (cart_clicks,) = first_row(demo_app, "SELECT sum(clicks) FROM agg_daily_element_clicks"
+                                         " WHERE activity_date BETWEEN current_date - 27 AND current_date"
+                                         " AND NOT is_bot AND page_path = '/cart'")
     state = tab_state(browser)
     assert not state["errors"], state["errors"]
     assert state["tables"] == [20]
@@ -100,13 +101,10 @@ def test_clicks_tab_lists_the_most_clicked_elements_per_page(demo_app, browser, 
 
 def test_funnel_shows_cart_abandonment(demo_app, browser):
     open_app(browser, demo_app["url"], tab="funnel")
-    conn = demo_app["server"].connect(demo_app["database"])
-    try:
-        carts, abandoned = conn.run(
-            "SELECT count(*) FILTER (WHERE has_cart), count(*) FILTER (WHERE cart_abandoned) FROM clickstream_sessions"
-            " WHERE session_date BETWEEN current_date - 27 AND current_date AND NOT is_bot")[0]
-    finally:
-        conn.close()
+    carts, abandoned = first_row(demo_app, "SELECT count(*) FILTER (WHERE has_cart), count(*) FILTER"
+                                           " (WHERE cart_abandoned) FROM clickstream_sessions"
+                                           " WHERE session_date BETWEEN current_date - 27 AND current_date"
+                                           " AND NOT is_bot")
     assert carts > abandoned > 0
     text = browser.evaluate("document.querySelector('.tab-pane.active .cart-abandonment').textContent.trim()")
     assert text == (f"Cart abandonment: {100 * abandoned / carts:.1f}% ({abandoned:,} of {carts:,} sessions"

@@ -56,3 +56,10 @@ def scratch_database(server: PgServer, prefix: str = "t"):
     finally:
         admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def dict_rows(connection, sql: str, **params) -> list[dict]:
+    """A query's rows as dicts by column name."""
+    found = connection.run(sql, **params)
+    names = [c["name"] for c in connection.columns]
+    return [dict(zip(names, row, strict=True)) for row in found]

@@ -29,6 +29,15 @@ def read_env_file(path: str) -> dict[str, str]:
     return values
 
 
+def environment(env_file: str | None) -> dict[str, str]:
+    """This process's environment with the settings of ``env_file`` (if any) over it; OSError
+    when the file cannot be read."""
+    env = dict(os.environ)
+    if env_file:
+        env.update(read_env_file(env_file))
+    return env
+
+
 def payload_from_args(args: argparse.Namespace) -> dict[str, Any]:
     payload: dict[str, Any] = {"trigger": "local" if args.local else "manual"}
     for name in ("since", "until", "prefix"):
@@ -130,13 +139,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, lambda_client: Any = None) -> int:
     args = parser().parse_args(argv)
-    env: dict[str, str] = dict(os.environ)
-    if args.env_file:
-        try:
-            env.update(read_env_file(args.env_file))
-        except OSError as exc:
-            print(json.dumps({"status": "refused", "error": f"--env-file: {exc}"}), file=sys.stderr)
-            return EXIT_CONFIG
+    try:
+        env = environment(args.env_file)
+    except OSError as exc:
+        print(json.dumps({"status": "refused", "error": f"--env-file: {exc}"}), file=sys.stderr)
+        return EXIT_CONFIG
     payload = payload_from_args(args)
     if args.local:
         os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})  # boto3 reads os.environ

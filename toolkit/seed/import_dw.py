@@ -621,15 +621,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, s3: Any = None) -> int:
-    from toolkit.etl.invoke import read_env_file
+    from toolkit.etl.invoke import environment
 
     args = parser().parse_args(argv)
-    env: dict[str, str] = dict(os.environ)
-    if args.env_file:
-        try:
-            env.update(read_env_file(args.env_file))
-        except OSError as exc:
-            return _refused(f"--env-file: {exc}")
+    try:
+        env = environment(args.env_file)
+    except OSError as exc:
+        return _refused(f"--env-file: {exc}")
     os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})  # boto3 reads os.environ
     password = env.get("SEED_PG_PASSWORD") or None
     if args.source_password_file:
