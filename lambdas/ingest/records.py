@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -11,7 +12,7 @@ from typing import Any
 from clickstream_common import contract
 from clickstream_common import dialect as dialects
 
-from .request import HttpRequest
+from .request import HttpRequest, NonFinite
 from .settings import Settings
 from .storage import encode_record
 
@@ -34,9 +35,12 @@ def iso_millis(moment: datetime) -> str:
 
 
 def received_at(request: HttpRequest) -> datetime:
-    """API Gateway's own receive time when it gave one, else now."""
+    """API Gateway's own receive time when it gave one (and it is a date), else now."""
     if request.time_epoch_ms is not None:
-        return datetime.fromtimestamp(request.time_epoch_ms / 1000.0, tz=UTC)
+        try:
+            return datetime.fromtimestamp(request.time_epoch_ms / 1000.0, tz=UTC)
+        except (TypeError, ValueError, OverflowError, OSError):
+            pass  # not a time: as if absent
     return datetime.now(UTC)
 
 
@@ -54,7 +58,8 @@ def ingest_context(request: HttpRequest, settings: Settings, when: datetime,
         "stage": request.stage,
         "trace_id": request.trace_id,
         "user_agent": request.user_agent,
-        "source_ip": truncate_ip(request.source_ip, settings.ipv4_prefix, settings.ipv6_prefix),
+        "source_ip": truncate_ip(request.source_ip if isinstance(request.source_ip, str) else None,
+                                 settings.ipv4_prefix, settings.ipv6_prefix),
         "contract_version": contract.schema()["x-contract-version"],
         "dialect": dialect_name,
     }
@@ -106,11 +111,67 @@ class _LineWriter:
         return encode_record(event)[:-1] + self._context_head + tail + "}}"
 
 
+def _spell(value: Any) -> str:
+    if isinstance(value, NonFinite):
+        return value.text
+    return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+
+
+def non_finite_field(event: Any) -> tuple[str | None, str] | None:
+    """(where, spelling) of the first number in ``event`` that standard JSON cannot carry, else None.
+
+    Iterative: an event may be nested as deep as the JSON parser allowed.
+    """
+    stack: list[tuple[Any, str | None]] = [(event, None)]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return where, _spell(value)
+        elif isinstance(value, dict):
+            stack.extend((v, f"{where}.{k}" if where else str(k)) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((v, f"{where or ''}[{i}]") for i, v in reversed(list(enumerate(value))))
+    return None
+
+
+def spelled_out(value: Any) -> Any:
+    """``value`` with every non-finite number replaced by its spelling as a string (standard JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _spell(value)
+    if isinstance(value, dict | list):
+        root: Any = {} if isinstance(value, dict) else []
+        stack = [(value, root)]
+        while stack:  # iterative, like non_finite_field
+            source, target = stack.pop()
+            items = source.items() if isinstance(source, dict) else enumerate(source)
+            for key, item in items:
+                if isinstance(item, dict | list):
+                    copy: Any = {} if isinstance(item, dict) else []
+                    stack.append((item, copy))
+                    item = copy
+                elif isinstance(item, float) and not math.isfinite(item):
+                    item = _spell(item)
+                if isinstance(target, dict):
+                    target[key] = item
+                else:
+                    target.append(item)
+        return root
+    return value
+
+
+def non_finite_rejection(where: str | None, spelling: str) -> dict[str, Any]:
+    return {"code": "non_finite_number", "field": where,
+            "reason": f"{where or 'the event'} is {spelling}: NaN, Infinity and numbers beyond a double's range "
+                      "are not valid JSON (RFC 8259); stored here with the number spelled as a string"}
+
+
 def sort_events(events: list[Any], context: dict[str, Any], dialect: dialects.Dialect | None = None) -> Sorted:
     """Validate each event; encode the valid ones with their ``_ingest`` block, keep the invalid ones with their reason.
 
     Valid records are the event exactly as sent plus ``_ingest`` (so the raw zone stays raw
-    and can be reprocessed); invalid records hold the input, its index and the reason.
+    and can be reprocessed); invalid records hold the input, its index and the reason. An
+    event holding NaN or Infinity is invalid: the raw zone holds standard JSON only.
     """
     out = Sorted()
     valid = out.valid
@@ -118,7 +179,15 @@ def sort_events(events: list[Any], context: dict[str, Any], dialect: dialects.Di
     # The native contract maps nothing: its events take the contract's own (fastest) path.
     validate = (contract.validate if dialect is None or not dialect.rules
                 else lambda e: dialect.validate(e).event)
+    # parse_events says whether the body held any such number at all; a plain list is searched.
+    search = getattr(events, "non_finite", True)
     for index, event in enumerate(events):
+        found = non_finite_field(event) if search else None
+        if found is not None:
+            reason = non_finite_rejection(*found)
+            out.rejected.append({"index": index, **reason})
+            out.invalid.append({"index": index, **reason, "event": spelled_out(event), "_ingest": context})
+            continue
         try:
             normalized = validate(event)
         except contract.ContractError as exc:

@@ -65,7 +65,9 @@ def object_key(prefix: str, when: datetime, gzip_objects: bool) -> str:
 
 def _record_encoder() -> Callable[[Any], str]:
     # ASCII-only JSON: lone surrogates a client smuggled in cannot make the object invalid UTF-8.
-    encoder = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+    # allow_nan=False: NaN/Infinity raise rather than reach the raw zone as non-standard JSON
+    # (records.sort_events refuses such events before they get here).
+    encoder = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False)
     from json.encoder import c_encode_basestring_ascii, c_make_encoder
 
     if c_make_encoder is None or c_encode_basestring_ascii is None:
@@ -74,7 +76,7 @@ def _record_encoder() -> Callable[[Any], str]:
     # per event, so build it once. No circular-reference markers: records come from parsed
     # JSON and cannot contain cycles (a shared markers dict could keep stale ids after an error).
     iterencode = c_make_encoder(None, encoder.default, c_encode_basestring_ascii, None, ":", ",", False, False,
-                                True)
+                                False)
     join = "".join
 
     def encode_record(record: Any) -> str:

@@ -111,3 +111,14 @@ def api_event(
         event["body"] = data
         event["isBase64Encoded"] = False
     return event
+
+
+def set_in_payload(event: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Sets ``event[path[0]][path[1]]...`` to a copy of ``value``; a missing or non-object step
+    leaves the event as it is (a hostile value already sits there)."""
+    target = event
+    for key in path[:-1]:
+        if not isinstance(target.get(key), dict):
+            return
+        target = target[key]
+    target[path[-1]] = copy.deepcopy(value)

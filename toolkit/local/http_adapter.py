@@ -8,7 +8,9 @@ files (the demo storefront) on GET, so the tracker posts to ``/clickstream`` sam
 from __future__ import annotations
 
 import base64
+import json
 import mimetypes
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +25,14 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 # API Gateway refuses payloads above 10 MB before the function sees them; so do we.
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
+# socketserver's default backlog is 5: a burst of browsers or a load test got connection
+# resets before a thread could accept. The kernel caps it at net.core.somaxconn.
+LISTEN_BACKLOG = 512
+# A client that stops sending mid-request (or idles on keep-alive) frees its thread after this.
+SOCKET_TIMEOUT_S = 60
+_DIGITS = re.compile(r"[0-9]{1,20}")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,8}")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token, what a method must be
 _TEXT_TYPES = ("application/json", "text/", "application/x-ndjson")
 
 
@@ -111,23 +121,127 @@ def payload_v2(
     return event
 
 
+class _Refused(Exception):
+    """A request whose framing cannot be trusted: answered with ``status`` and the connection closed."""
+
+    def __init__(self, status: HTTPStatus, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _json_error(status: HTTPStatus, message: str) -> bytes:
+    return json.dumps({"error": status.name.lower(), "message": message}).encode()
+
+
 def _make_request_handler(handler: LambdaHandler, function_name: str, api_id: str, stage: str,
                           static_dir: Path | None, invoke_paths: tuple[str, ...]):
     class Adapter(BaseHTTPRequestHandler):
         server_version = "clickstream-local-apigw/1"
         protocol_version = "HTTP/1.1"
+        timeout = SOCKET_TIMEOUT_S
 
         def log_message(self, fmt: str, *args: Any) -> None:  # quiet; the handler logs JSON
             pass
 
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """http.server's own refusals (bad request line, headers too long, ...): JSON like every other answer."""
+            status = HTTPStatus(code)
+            self.close_connection = True
+            # A request line that did not parse leaves HTTP/0.9, whose answers have no status
+            # line or headers: the client would get the JSON with no status to read.
+            self.request_version = "HTTP/1.1"
+            body = _json_error(status, message or status.phrase)
+            self.send_response(status)  # the standard phrase: ``message`` may quote the request
+            self.send_header("connection", "close")
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def parse_request(self) -> bool:
+            if not super().parse_request():
+                return False
+            if not _TOKEN.fullmatch(self.command):
+                self.send_error(HTTPStatus.BAD_REQUEST, "the method is not an HTTP token")
+                return False
+            return True
+
+        def __getattr__(self, name: str) -> Any:
+            # API Gateway hands any method to the function, which answers 405 for those it does
+            # not take; http.server would answer 501 for a method without a do_ method.
+            if name.startswith("do_"):
+                return self._invoke
+            raise AttributeError(name)
+
+        def _content_length(self) -> int:
+            values = self.headers.get_all("content-length") or []
+            lengths = {v.strip() for value in values for v in value.split(",")}
+            if not lengths:
+                return 0
+            if len(lengths) > 1:
+                raise _Refused(HTTPStatus.BAD_REQUEST, "conflicting Content-Length values")
+            [length] = lengths
+            if not _DIGITS.fullmatch(length):
+                raise _Refused(HTTPStatus.BAD_REQUEST, f"Content-Length {length[:40]!r} is not a byte count")
+            if int(length) > MAX_REQUEST_BYTES:
+                raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body exceeds {MAX_REQUEST_BYTES} bytes")
+            return int(length)
+
+        def _read_exactly(self, size: int) -> bytes:
+            data = self.rfile.read(size)
+            if len(data) < size:
+                raise _Refused(HTTPStatus.BAD_REQUEST, "the connection closed before the whole body was sent")
+            return data
+
+        def _read_chunked(self) -> bytes:
+            body = bytearray()
+            while True:
+                line = self.rfile.readline(1024)
+                size_text = line.split(b";", 1)[0].strip()
+                if not line.endswith(b"\n") or not _CHUNK_SIZE.fullmatch(size_text):
+                    raise _Refused(HTTPStatus.BAD_REQUEST, "malformed chunked body")
+                size = int(size_text, 16)
+                if len(body) + size > MAX_REQUEST_BYTES:
+                    raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body exceeds {MAX_REQUEST_BYTES} bytes")
+                if size == 0:
+                    break
+                body += self._read_exactly(size)
+                if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                    raise _Refused(HTTPStatus.BAD_REQUEST, "malformed chunked body")
+            for _ in range(100):  # trailer fields, ignored; a blank line ends them
+                if self.rfile.readline(65537) in (b"\r\n", b"\n", b""):
+                    return bytes(body)
+            raise _Refused(HTTPStatus.BAD_REQUEST, "too many trailer fields")
+
+        def _read_body(self) -> bytes:
+            """The request body, as framed by Content-Length or chunked transfer coding (RFC 9112 6)."""
+            codings = ",".join(self.headers.get_all("transfer-encoding") or [])
+            if not codings:
+                length = self._content_length()
+                return self._read_exactly(length) if length else b""
+            if self.headers.get_all("content-length"):
+                # Both framings at once is how requests are smuggled past proxies.
+                raise _Refused(HTTPStatus.BAD_REQUEST, "both Transfer-Encoding and Content-Length")
+            if codings.strip().lower() != "chunked":
+                raise _Refused(HTTPStatus.BAD_REQUEST, f"transfer-encoding {codings[:40]!r} is not supported")
+            return self._read_chunked()
+
         def _invoke(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            if length > MAX_REQUEST_BYTES:
-                self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"content-type": "application/json"},
-                           b'{"message":"Request Entity Too Large"}')
-                self.close_connection = True
+            try:
+                body = self._read_body()
+            except _Refused as refused:
+                self.close_connection = True  # what is left on the connection is not a request
+                self._send(refused.status, {"content-type": "application/json", "connection": "close"},
+                           _json_error(refused.status, refused.message))
                 return
-            body = self.rfile.read(length) if length else b""
+            except TimeoutError:
+                self.close_connection = True
+                status = HTTPStatus.REQUEST_TIMEOUT
+                self._send(status, {"content-type": "application/json", "connection": "close"},
+                           _json_error(status, "the body was not sent in time"))
+                return
             parts = urlsplit(self.path)
             event = payload_v2(self.command, parts.path, parts.query, list(self.headers.items()), body,
                                self.client_address[0], api_id=api_id, stage=stage)
@@ -177,9 +291,14 @@ def _make_request_handler(handler: LambdaHandler, function_name: str, api_id: st
         def do_POST(self) -> None:
             self._invoke()
 
-        do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_POST
-
     return Adapter
+
+
+class LocalApiServer(ThreadingHTTPServer):
+    """A thread per connection, a listen backlog that holds a burst, threads that do not block exit."""
+
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
 
 
 def make_server(
@@ -192,14 +311,11 @@ def make_server(
     stage: str = "$default",
     static_dir: str | Path | None = None,
     invoke_paths: tuple[str, ...] = ("/clickstream",),
-) -> ThreadingHTTPServer:
+) -> LocalApiServer:
     """An HTTP server (not yet serving) that hands every request for ``invoke_paths`` to ``handler``.
 
     Without ``static_dir`` every request goes to the function, as with a ``$default`` route.
     """
     root = Path(static_dir).resolve() if static_dir else None
-    server = ThreadingHTTPServer(
-        (host, port), _make_request_handler(handler, function_name, api_id, stage, root, invoke_paths)
-    )
-    server.daemon_threads = True
-    return server
+    return LocalApiServer((host, port), _make_request_handler(handler, function_name, api_id, stage, root,
+                                                              invoke_paths))
