@@ -73,6 +73,7 @@ def report(summary: RunSummary, request_id: str | None) -> dict[str, Any]:
     """The run summary as one log line that is also an EMF record."""
     metrics = {
         "ObjectsLoaded": (summary.objects_loaded, "Count"),
+        "ObjectsSkipped": (summary.objects_skipped, "Count"),
         "EventsLoaded": (summary.events_loaded, "Count"),
         "EventsDuplicate": (summary.events_duplicate, "Count"),
         "EventsRejected": (summary.events_rejected, "Count"),

@@ -2,7 +2,9 @@
 
 One transaction per batch: the events, their dedup registry rows, identity map changes,
 rejects, the work left for the derive phase and the objects' ledger rows commit together,
-so a crash anywhere leaves either all of a batch or none of it.
+so a crash anywhere leaves either all of a batch or none of it. That includes the ledger rows
+of the batch's objects that S3 would not hand over (archived, deleted or rewritten since
+listed): they are ledgered as skipped, with their reason, beside the objects that loaded.
 
 The parser hands over COPY text (``normalize.parse_object_copy``), so loading a batch is
 sending bytes and running a fixed handful of set-based statements.
@@ -12,9 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .normalize import EPOCH_MICROS_COLUMNS, EVENT_COLUMNS, CopyObject, utf8
@@ -49,7 +51,7 @@ CREATE TEMP TABLE IF NOT EXISTS etl_stage_rejects (
   raw_line text, received_at timestamptz) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS etl_stage_objects (
   object_key text, etag text, size_bytes bigint, last_modified timestamptz, events_read integer,
-  events_rejected integer) ON COMMIT DELETE ROWS;
+  events_rejected integer, storage_class text, status text, reason text, detail text) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS etl_stage_known (event_id uuid, event_timestamp timestamptz, better boolean)
   ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS etl_stage_loaded (object_key text, events integer) ON COMMIT DELETE ROWS;
@@ -243,8 +245,10 @@ SELECT count(*) FROM gone
 
 # The rejections of an object are those of what it holds now: an object read again drops the
 # ones a line that is good now left (by the primary key, object first: nothing to find when the
-# object is new).
-_CLEAR_REJECTS = "DELETE FROM etl_rejected_events WHERE object_key IN (SELECT object_key FROM etl_stage_objects)"
+# object is new). A skipped object was not read: its rejections stay with the events of the
+# version last read, which stay in the warehouse too.
+_CLEAR_REJECTS = """DELETE FROM etl_rejected_events
+WHERE object_key IN (SELECT object_key FROM etl_stage_objects WHERE status <> 'skipped')"""
 
 _REJECTS = """
 INSERT INTO etl_rejected_events
@@ -256,19 +260,58 @@ ON CONFLICT (object_key, line_no) DO UPDATE SET
   raw_line = excluded.raw_line, run_id = excluded.run_id
 """
 
+# Objects read: 'loaded', or 'rejected' when their bytes could not be decoded (one
+# unreadable_object rejection; read again only once their ETag changes).
 _LEDGER = """
 INSERT INTO etl_object_ledger AS l
-  (object_key, etag, size_bytes, last_modified, events_read, events_loaded, events_duplicate,
-   events_rejected, run_id)
-SELECT o.object_key, o.etag, o.size_bytes, o.last_modified, o.events_read, coalesce(x.events, 0),
-       o.events_read - o.events_rejected - coalesce(x.events, 0), o.events_rejected, :run_id
+  (object_key, etag, size_bytes, last_modified, storage_class, events_read, events_loaded, events_duplicate,
+   events_rejected, run_id, status, reason, detail, failed_at)
+SELECT o.object_key, o.etag, o.size_bytes, o.last_modified, o.storage_class, o.events_read, coalesce(x.events, 0),
+       o.events_read - o.events_rejected - coalesce(x.events, 0), o.events_rejected, :run_id,
+       o.status, o.reason, o.detail, CASE WHEN o.status = 'rejected' THEN now() END
 FROM etl_stage_objects o LEFT JOIN etl_stage_loaded x USING (object_key)
+WHERE o.status <> 'skipped'
 ON CONFLICT (object_key) DO UPDATE SET
   etag = excluded.etag, size_bytes = excluded.size_bytes, last_modified = excluded.last_modified,
-  events_read = excluded.events_read, events_loaded = excluded.events_loaded,
-  events_duplicate = excluded.events_duplicate, events_rejected = excluded.events_rejected,
-  run_id = excluded.run_id, loaded_at = now()
+  storage_class = excluded.storage_class, events_read = excluded.events_read,
+  events_loaded = excluded.events_loaded, events_duplicate = excluded.events_duplicate,
+  events_rejected = excluded.events_rejected, run_id = excluded.run_id, loaded_at = now(),
+  status = excluded.status, reason = excluded.reason, detail = excluded.detail, failed_at = excluded.failed_at,
+  attempts = 0, retry_after = NULL
 RETURNING events_loaded, events_duplicate
+"""
+
+# When a skipped object is read again though its ETag and storage class are unchanged
+# (pipeline.new_objects). An archived object may be restored at any time without either
+# changing (a restore is a temporary copy; the listing still says GLACIER): it is tried again
+# after SKIP_RETRY_FIRST, then twice as long after each further skip, at most SKIP_RETRY_LONGEST
+# apart. A deleted or rewritten key is read whenever it is listed again: listed, it exists, and
+# a rewritten one has a new ETag anyway.
+SKIP_RETRY_FIRST = timedelta(hours=1)
+SKIP_RETRY_LONGEST = timedelta(hours=24)
+
+# Objects S3 would not hand over. A key whose earlier version was loaded keeps that version's
+# counts and loaded_at (its events stay in the warehouse until a version is read); loaded_at is
+# NULL when no version ever was. A skip never overwrites the row of the very version that was
+# read (a reprocessing run that finds it archived since): the warehouse holds that version.
+_SKIP_LEDGER = """
+INSERT INTO etl_object_ledger AS l
+  (object_key, etag, size_bytes, last_modified, storage_class, events_read, events_loaded, events_duplicate,
+   events_rejected, run_id, status, reason, detail, loaded_at, failed_at, attempts, retry_after)
+SELECT object_key, etag, size_bytes, last_modified, storage_class, 0, 0, 0, 0, :run_id, 'skipped', reason, detail,
+       NULL, now(), 1, now() + CASE WHEN reason = 'archived' THEN CAST(:first AS interval) ELSE interval '0' END
+FROM etl_stage_objects WHERE status = 'skipped'
+ON CONFLICT (object_key) DO UPDATE SET
+  etag = excluded.etag, size_bytes = excluded.size_bytes, last_modified = excluded.last_modified,
+  storage_class = excluded.storage_class, run_id = excluded.run_id, status = 'skipped', reason = excluded.reason,
+  detail = excluded.detail, failed_at = now(),
+  attempts = CASE WHEN l.status = 'skipped' AND l.etag = excluded.etag THEN l.attempts + 1 ELSE 1 END,
+  retry_after = now() + CASE
+    WHEN excluded.reason <> 'archived' THEN interval '0'
+    WHEN l.status = 'skipped' AND l.etag = excluded.etag
+      THEN least(CAST(:first AS interval) * power(2, least(l.attempts, 30)), CAST(:longest AS interval))
+    ELSE CAST(:first AS interval) END
+WHERE l.status = 'skipped' OR l.etag <> excluded.etag
 """
 
 
@@ -278,11 +321,18 @@ class ObjectInfo:
     etag: str
     size: int
     last_modified: datetime | None
+    storage_class: str | None = None  # as listed: STANDARD, GLACIER, DEEP_ARCHIVE, ...
+
+
+# An object S3 would not hand over: its listing, the reason (archived | deleted | changed) and
+# S3's words for it.
+Skipped = tuple[ObjectInfo, str, str]
 
 
 @dataclass(slots=True)
 class BatchResult:
-    objects: int = 0
+    objects: int = 0  # read (loaded or rejected as unreadable)
+    objects_skipped: int = 0
     events_read: int = 0
     events_loaded: int = 0
     events_duplicate: int = 0
@@ -363,9 +413,32 @@ def duplicate_ids(parsed: Iterable[CopyObject]) -> list[str]:
     return [event_id for event_id, n in counts.items() if n > 1]
 
 
-def load_batch(connection: Any, run_id: int, parsed: list[tuple[ObjectInfo, CopyObject]]) -> BatchResult:
+def unreadable(parsed: CopyObject) -> str | None:
+    """Why an object's bytes could not be decoded (``normalize.parse_items``), or None."""
+    if parsed.rows == 0 and len(parsed.rejected) == 1:
+        only = parsed.rejected[0]
+        if only.line_no == 0 and only.code == "unreadable_object":
+            return only.reason
+    return None
+
+
+def _object_line(info: ObjectInfo, parsed: CopyObject | None, skipped: tuple[str, str] | None) -> str:
+    if skipped is not None:
+        values: tuple = (info.key, info.etag, info.size, info.last_modified, 0, 0, info.storage_class, "skipped",
+                         *skipped)
+    else:
+        assert parsed is not None
+        why = unreadable(parsed)
+        values = (info.key, info.etag, info.size, info.last_modified, parsed.lines, len(parsed.rejected),
+                  info.storage_class, "loaded" if why is None else "rejected",
+                  None if why is None else "unreadable_object", why)
+    return "\t".join(map(_field, values)) + "\n"
+
+
+def load_batch(connection: Any, run_id: int, parsed: list[tuple[ObjectInfo, CopyObject]],
+               skipped: Sequence[Skipped] = ()) -> BatchResult:
     """Load one batch in one transaction (the caller holds the run's advisory lock)."""
-    result = BatchResult(objects=len(parsed))
+    result = BatchResult(objects=len(parsed), objects_skipped=len(skipped))
     objects = [p for _, p in parsed]
     rows = sum(p.rows for p in objects)
     timings = result.timings
@@ -407,9 +480,11 @@ def load_batch(connection: Any, run_id: int, parsed: list[tuple[ObjectInfo, Copy
         rejects = [(p.key, r) for p in objects for r in p.rejected]
         connection.run(
             "COPY etl_stage_objects FROM STDIN",
-            stream=copy_chunks("\t".join(map(_field, (info.key, info.etag, info.size, info.last_modified, p.lines,
-                                                       len(p.rejected)))) + "\n" for info, p in parsed),
+            stream=copy_chunks([*(_object_line(info, p, None) for info, p in parsed),
+                                *(_object_line(info, None, (reason, detail)) for info, reason, detail in skipped)]),
         )
+        if skipped:
+            connection.run(_SKIP_LEDGER, run_id=run_id, first=SKIP_RETRY_FIRST, longest=SKIP_RETRY_LONGEST)
         connection.run(_CLEAR_REJECTS)
         if rejects:
             connection.run(

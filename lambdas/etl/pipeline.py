@@ -5,12 +5,18 @@ one transaction (``load.load_batch``); the derive phase works from a pending-wor
 is cleared in the transaction that derives from it (``derive.derive``); and a session-level
 advisory lock keeps two runs from interleaving. A run that dies anywhere is finished by the
 next one: loaded objects are in the ledger, everything else is read again.
+
+No object fails a run by itself: one S3 will not hand over (archived, deleted or rewritten since
+it was listed) is ledgered as skipped with its reason, one whose bytes do not decode as rejected,
+and the rest of the run loads (``source.fetch``, ``load.load_batch``). Errors of S3 or the
+network (throttling, 5xx, timeouts, access denied) still fail the run, with nothing marked done.
 """
 
 from __future__ import annotations
 
 import contextlib
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,9 +25,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from clickstream_common.observability import log_line
+
 from . import source
 from .derive import derive
-from .load import BatchResult, ObjectInfo, load_batch, prepare
+from .load import BatchResult, ObjectInfo, Skipped, load_batch, prepare
 from .normalize import CopyObject, Item, parse_items
 from .settings import Settings
 
@@ -58,6 +66,7 @@ class RunSummary:
     objects_listed: int = 0
     objects_new: int = 0
     objects_loaded: int = 0
+    objects_skipped: int = 0  # not handed over by S3 (archived, deleted, changed): see etl_object_ledger
     events_read: int = 0
     events_loaded: int = 0
     events_duplicate: int = 0
@@ -94,22 +103,32 @@ def _batches(infos: list[ObjectInfo], max_objects: int, max_bytes: int) -> Itera
 
 
 def new_objects(connection: Any, candidates: list[ObjectInfo], reprocess: bool) -> list[ObjectInfo]:
-    """Candidates not yet in the ledger (or whose content changed since), oldest key first."""
+    """Candidates to read, oldest key first: those not yet in the ledger, those whose content
+    changed since (another ETag), and skipped ones that may be readable now: their storage
+    class changed, or their retry time (``load.SKIP_RETRY_FIRST``) has come."""
     if reprocess or not candidates:
         return sorted(candidates, key=lambda i: i.key)
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, str, str | None, bool]] = {}
     keys = [c.key for c in candidates]
     for start in range(0, len(keys), 10_000):
-        rows = connection.run("SELECT object_key, etag FROM etl_object_ledger WHERE object_key = ANY(:keys)",
+        rows = connection.run("SELECT object_key, etag, status, storage_class, coalesce(retry_after <= now(), true)"
+                              " FROM etl_object_ledger WHERE object_key = ANY(:keys)",
                               keys=keys[start:start + 10_000])
-        seen.update((k, e) for k, e in rows)
-    return sorted((c for c in candidates if seen.get(c.key) != c.etag), key=lambda i: i.key)
+        seen.update((k, (e, status, storage, due)) for k, e, status, storage, due in rows)
+
+    def wanted(c: ObjectInfo) -> bool:
+        if c.key not in seen:
+            return True
+        etag, status, storage, due = seen[c.key]
+        return etag != c.etag or (status == "skipped" and (due or storage != c.storage_class))
+
+    return sorted(filter(wanted, candidates), key=lambda i: i.key)
 
 
-def _fetch(s3: Any, bucket: str, info: ObjectInfo) -> bytes | Exception:
+def _fetch(s3: Any, bucket: str, info: ObjectInfo) -> bytes | Exception | source.Unavailable:
     try:
         return source.fetch(s3, bucket, info)
-    except (OSError, EOFError, ValueError) as exc:  # gzip.BadGzipFile is an OSError
+    except source.DECODE_ERRORS as exc:  # the bytes arrived whole and do not decode: a rejection
         return exc
 
 
@@ -212,8 +231,8 @@ def _load_all(connection: Any, settings: Settings, run_id: int, todo: list[Objec
         t0 = time.monotonic()
         parse_pool = ParsePool(settings.parse_workers)
         _add_phase(summary, "parse_start", t0)
-    ready: queue.Queue[tuple[list[ObjectInfo], list[tuple[ObjectInfo, CopyObject]]] | BaseException | None] = (
-        queue.Queue(maxsize=1))
+    ready: queue.Queue[tuple[list[ObjectInfo], list[tuple[ObjectInfo, CopyObject]], list[Skipped]]
+                       | BaseException | None] = queue.Queue(maxsize=1)
     stop = threading.Event()
     reader = threading.Thread(target=_read_batches, name="etl-reader",
                               args=(batches, settings, s3, fault, summary, ready, stop, run_id, parse_pool),
@@ -228,12 +247,19 @@ def _load_all(connection: Any, settings: Settings, run_id: int, todo: list[Objec
                 break
             if isinstance(item, BaseException):
                 raise item
-            batch, parsed = item
-            result: BatchResult = load_batch(connection, run_id, parsed)
+            batch, parsed, skipped = item
+            result: BatchResult = load_batch(connection, run_id, parsed, skipped)
+            if skipped:
+                # Once the ledger holds them: a crash before the commit reads them again.
+                log_line("WARNING", "raw objects skipped", stream=sys.stderr, run_id=run_id,
+                         objects_skipped=len(skipped),
+                         objects=[{"key": info.key, "etag": info.etag, "reason": reason, "detail": detail}
+                                  for info, reason, detail in skipped[:20]])
             for step, seconds in result.timings.items():
                 summary.phase_ms[step] = summary.phase_ms.get(step, 0) + int(seconds * 1000)
             done += len(batch)
             summary.objects_loaded += result.objects
+            summary.objects_skipped += result.objects_skipped
             summary.events_read += result.events_read
             summary.events_loaded += result.events_loaded
             summary.events_duplicate += result.events_duplicate
@@ -275,14 +301,20 @@ def _read_batches(batches: list[list[ObjectInfo]], settings: Settings, s3: Any, 
                 _add_phase(summary, "fetch", t0)
                 upcoming = fetch(batches[n + 1]) if n + 1 < len(batches) else []
                 t0 = time.monotonic()
-                items = [(info.key, info.last_modified, body) for info, body in zip(batch, bodies, strict=True)]
-                if parse_pool is None:
+                got = list(zip(batch, bodies, strict=True))
+                skipped: list[Skipped] = [(info, body.reason, body.detail) for info, body in got
+                                          if isinstance(body, source.Unavailable)]
+                read = [(info, body) for info, body in got if not isinstance(body, source.Unavailable)]
+                items = [(info.key, info.last_modified, body) for info, body in read]
+                if not items:
+                    parsed, cpu = [], 0.0
+                elif parse_pool is None:
                     parsed, cpu = parse_items(settings.late_limit, run_id, items, on_line)
                 else:
                     parsed, cpu = parse_pool.parse(settings.late_limit, run_id, items)
                 _add_phase(summary, "parse", t0)
                 summary.phase_ms["parse_cpu"] = summary.phase_ms.get("parse_cpu", 0) + int(cpu * 1000)
-                _put(ready, (batch, list(zip(batch, parsed, strict=True))), stop)
+                _put(ready, (batch, list(zip([info for info, _ in read], parsed, strict=True)), skipped), stop)
         _put(ready, None, stop)
     except BaseException as exc:
         _put(ready, exc, stop)
@@ -407,10 +439,12 @@ def _finish(connection: Any, summary: RunSummary, started: float) -> None:
     summary.duration_ms = int((time.monotonic() - started) * 1000)
     connection.run(
         "UPDATE etl_runs SET status = :status, finished_at = now(), objects_listed = :listed,"
-        " objects_loaded = :loaded, events_read = :read, events_loaded = :ev_loaded, events_duplicate = :dup,"
+        " objects_loaded = :loaded, objects_skipped = :skipped, events_read = :read, events_loaded = :ev_loaded,"
+        " events_duplicate = :dup,"
         " events_rejected = :rej, sessions_touched = :sessions, newest_event_at = :newest,"
         " duration_ms = :ms, summary = CAST(:summary AS jsonb) WHERE run_id = :run_id",
         status=summary.status, listed=summary.objects_listed, loaded=summary.objects_loaded,
+        skipped=summary.objects_skipped,
         read=summary.events_read, ev_loaded=summary.events_loaded, dup=summary.events_duplicate,
         rej=summary.events_rejected, sessions=summary.sessions_touched, newest=summary.newest_event_at,
         ms=summary.duration_ms, summary=_json(summary.as_dict()), run_id=summary.run_id)

@@ -8,8 +8,10 @@ every object past the first 1,000.
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +22,28 @@ RAW_SUFFIXES = (".ndjson", ".ndjson.gz", ".json", ".json.gz", ".jsonl", ".jsonl.
 
 class SourceUnreachable(RuntimeError):
     """S3 could not be listed or read."""
+
+
+# What decoding an object's bytes can raise: gzip.BadGzipFile is an OSError, a truncated
+# stream an EOFError, a corrupt deflate block a zlib.error (neither of the others).
+DECODE_ERRORS = (OSError, EOFError, ValueError, zlib.error)
+
+# S3 errors that belong to one object and say nothing about S3 or the network: the object is
+# skipped and ledgered with its reason, the rest of the run loads. Any other error (throttling,
+# 5xx, timeouts, access denied) fails the run as before, so nothing is marked done that was not read.
+UNAVAILABLE_CODES = {
+    "InvalidObjectState": "archived",  # GLACIER / DEEP_ARCHIVE and not restored
+    "NoSuchKey": "deleted",  # deleted between the listing and the read
+    "PreconditionFailed": "changed",  # rewritten since listed: IfMatch refused the new version
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """An object S3 will not hand over as listed, for a reason of its own (UNAVAILABLE_CODES)."""
+
+    reason: str  # archived | deleted | changed
+    detail: str
 
 
 def make_s3_client(max_pool: int) -> Any:
@@ -59,7 +83,8 @@ def list_objects(s3: Any, bucket: str, prefixes: list[str],
                 for item in page.get("Contents", ()):
                     key = item["Key"]
                     if key.endswith(RAW_SUFFIXES) and (only is None or key[:width] in only):
-                        yield ObjectInfo(key, item["ETag"].strip('"'), item["Size"], item.get("LastModified"))
+                        yield ObjectInfo(key, item["ETag"].strip('"'), item["Size"], item.get("LastModified"),
+                                         item.get("StorageClass"))
     except (BotoCoreError, ClientError) as exc:
         raise SourceUnreachable(f"cannot list s3://{bucket}/{prefixes[0] if prefixes else ''}: {exc}") from exc
 
@@ -88,17 +113,31 @@ def decode(key: str, body: bytes) -> bytes:
     return body
 
 
-def fetch(s3: Any, bucket: str, info: ObjectInfo) -> bytes:
+def fetch(s3: Any, bucket: str, info: ObjectInfo) -> bytes | Unavailable:
+    """The object's decoded bytes, or why S3 will not give them (``Unavailable``).
+
+    Raises SourceUnreachable for anything else, and lets DECODE_ERRORS through when the bytes
+    arrived whole but are not what their name says (the caller rejects the object).
+    """
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         # IfMatch: a key rewritten since it was listed is read as listed or not at all.
         response = s3.get_object(Bucket=bucket, Key=info.key, IfMatch=f'"{info.etag}"')
-        return decode(info.key, response["Body"].read())
-    except (BotoCoreError, ClientError) as exc:
+        body = response["Body"].read()
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        reason = UNAVAILABLE_CODES.get(str(error.get("Code", "")))
+        if reason is not None:
+            return Unavailable(reason, f"{error.get('Code')}: {error.get('Message', '')}"[:500])
         raise SourceUnreachable(f"cannot read s3://{bucket}/{info.key}: {exc}") from exc
+    except (BotoCoreError, OSError) as exc:
+        # A body cut off in transfer is the network's fault, never the object's: not "unreadable".
+        raise SourceUnreachable(f"cannot read s3://{bucket}/{info.key}: {exc}") from exc
+    return decode(info.key, body)
 
 
-def fetch_many(s3: Any, bucket: str, infos: list[ObjectInfo], pool: ThreadPoolExecutor) -> Iterator[bytes]:
+def fetch_many(s3: Any, bucket: str, infos: list[ObjectInfo],
+               pool: ThreadPoolExecutor) -> Iterator[bytes | Unavailable]:
     """Bodies in the order of ``infos``, read concurrently."""
     return pool.map(lambda info: fetch(s3, bucket, info), infos)
