@@ -75,7 +75,7 @@ def test_clusters_use_scram_and_tls(platform):
 def test_secrets_are_private_files_and_never_printed(platform):
     secrets = sorted((platform["state"] / "secrets").iterdir())
     assert {p.name for p in secrets} == {"oltp__owner_password", "oltp__app_password", "dw__owner_password",
-                                         "dw__etl_password", "dw__reader_password"}
+                                         "dw__etl_password", "dw__reader_password", "tls__ca_key"}
     output = "".join(r.stdout + r.stderr for r in platform["runs"])
     for path in secrets:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -92,9 +92,8 @@ def test_storefront_app_login_has_data_privileges_only(platform):
 
     url = (platform["state"] / "outputs" / "storefront.env").read_text().strip().split("=", 1)[1]
     password = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    # verify-full, with the CA file the URL names (sslrootcert).
+    context = ssl.create_default_context(cafile=unquote(url.split("sslrootcert=", 1)[1].split("&", 1)[0]))
     conn = pg8000.native.Connection("storefront_app", host="127.0.0.1", port=platform["ports"]["oltp"],
                                     database="storefront", password=unquote(password), ssl_context=context)
     try:

@@ -2,23 +2,23 @@
 
 No AWS account: a static inventory with the dynamic inventory's groups (oltp, dw, shiny) and the
 real inventory/group_vars, facts of a Debian 12 EC2 host, and the config paths redirected to a
-scratch folder. Checks pg_hba entries, TLS and bind addresses against config/example.yml.
+scratch folder. Checks pg_hba entries, TLS and bind addresses against config/example.yml
+(tests/ansible/test_tls.py checks the certificates' issuance and renewal).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import re
 
 import pytest
 import yaml
 
-from tests.ansible.support import BIN, REPO, ansible_env, run
+from tests.ansible.support import RENDER_DW_IP, RENDER_OLTP_IP, REPO, render_aws
 
-DW_IP = "10.0.2.15"
-OLTP_IP = "10.0.1.20"
+DW_IP = RENDER_DW_IP
+OLTP_IP = RENDER_OLTP_IP
 
 
 @pytest.fixture(scope="module")
@@ -26,33 +26,9 @@ def rendered(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.skip("the role sets file owners (postgres): run as root")
     base = tmp_path_factory.mktemp("aws-render")
-    inventory = base / "inventory"
-    inventory.mkdir()
-    (inventory / "group_vars").symlink_to(REPO / "inventory" / "group_vars")
-    local = {"ansible_connection": "local", "ansible_become": False,
-             "ansible_python_interpreter": "/usr/bin/python3"}
-    hosts = {"all": {"children": {
-        "oltp": {"hosts": {"oltp-aws": {**local, "render_private_ip": OLTP_IP}}},
-        "dw": {"hosts": {"dw-aws": {**local, "render_private_ip": DW_IP}}},
-        "shiny": {"hosts": {"dw-aws": {}}},
-    }}}
-    (inventory / "hosts.yml").write_text(yaml.safe_dump(hosts))
-    outputs = base / "outputs.json"
-    outputs.write_text(json.dumps({
-        "raw_bucket": "clickstream-dev-raw-123456789012", "ingest_url": "https://abc.execute-api/clickstream",
-        "hosts": {"oltp": {"public_dns": "ec2-198-51-100-7.eu-west-1.compute.amazonaws.com", "public_ip": None},
-                  "dw": {"instance_id": "i-0abc", "private_ip": DW_IP}}}))
-    out = base / "out"
-    for host in ("oltp-aws", "dw-aws"):
-        (out / host / "conf.d").mkdir(parents=True)
-        # pg_createcluster is skipped when the cluster's postgresql.conf exists.
-        (out / host / "postgresql.conf").write_text("#include_dir = 'conf.d'\n")
-    extra = {"clickstream_repo_dir": str(REPO), "clickstream_outputs_file": str(outputs), "render_dir": str(out),
-             "__postgresql_config_dir": f"{out}/{{{{ inventory_hostname }}}}"}
-    result = run([str(BIN / "ansible-playbook"), "-i", str(inventory), "tests/ansible/render_aws.yml",
-                  "-e", json.dumps(extra)], env=ansible_env(CLICKSTREAM_STATE_DIR=str(base / "state")))
+    result = render_aws(base)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    return out
+    return base / "out"
 
 
 def hba(path):
