@@ -97,7 +97,7 @@ dw_open <- function(settings = dw_settings()) {
 dw_version <- function(dw) {
   now <- proc.time()[["elapsed"]]
   if (is.null(dw$version) || now - dw$version_checked_at >= dw$settings$cache_check_s) {
-    v <- dw_run(dw, "SELECT count(finished_at)::text || '@' || coalesce(max(finished_at)::text, '') AS v FROM etl_runs",
+    v <- dw_run(dw, "SELECT count(finished_at)::text || '@' || coalesce(max(finished_at)::text, '') AS v FROM health_etl_runs",
                 list())
     dw$version <- v$v[1]
     dw$version_checked_at <- now
@@ -105,10 +105,23 @@ dw_version <- function(dw) {
   dw$version
 }
 
+# verify-full (the default) checks the warehouse's certificate against the deployment's CA
+# (DW_PG_SSLROOTCERT) and its host name; anything weaker is an explicit opt-out, said once per
+# process on stderr.
+.dw_tls_warned <- new.env(parent = emptyenv())
+dw_warn_unverified <- function(sslmode) {
+  if (sslmode %in% c("verify-full", "verify-ca") || isTRUE(.dw_tls_warned$done)) return(invisible(FALSE))
+  .dw_tls_warned$done <- TRUE
+  message("WARNING: warehouse TLS certificate is not verified (DW_PG_SSLMODE=", sslmode,
+          "): use verify-full with the deployment's CA certificate in DW_PG_SSLROOTCERT")
+  invisible(TRUE)
+}
+
 dw_connect <- function(dw) {
   s <- dw$settings
   if (!nzchar(s$user)) stop("DW_PG_USER is not set: the dashboards need the read-only warehouse login")
   Sys.setenv(PGSSLMODE = s$sslmode, PGAPPNAME = "clickstream-dashboards", PGCONNECT_TIMEOUT = "10")
+  dw_warn_unverified(s$sslmode)
   if (nzchar(s$sslrootcert)) Sys.setenv(PGSSLROOTCERT = s$sslrootcert)
   con <- DBI::dbConnect(RPostgreSQL::PostgreSQL(), host = s$host, port = s$port, dbname = s$dbname,
                         user = s$user, password = as.character(s$password)[1])

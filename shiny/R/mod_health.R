@@ -1,5 +1,23 @@
-# Data health: is the ETL running and keeping up, what did recent runs do, and which raw lines
-# were rejected and why. Unfiltered except rejects by reason, which follow the date range.
+# Data health: is the ETL running and keeping up, what did recent runs do, which raw lines
+# were rejected and why, and which raw objects could not be loaded at all (archived, deleted or
+# rewritten while a run read them, or not decodable). Unfiltered except rejects by reason,
+# which follow the date range. Everything comes from the health views (sql/dw/0033).
+
+# A byte count for people: 1.2 MB, 340 B.
+format_bytes <- function(x) {
+  units <- c("kB", "MB", "GB", "TB")
+  vapply(as.numeric(x), function(v) {
+    if (is.na(v)) return(NA_character_)
+    if (v < 1000) return(sprintf("%d B", as.integer(v)))
+    i <- 1
+    v <- v / 1000
+    while (v >= 1000 && i < length(units)) {
+      v <- v / 1000
+      i <- i + 1
+    }
+    sprintf("%.1f %s", v, units[i])
+  }, character(1))
+}
 
 health_ui <- function(id) {
   ns <- NS(id)
@@ -20,6 +38,8 @@ health_ui <- function(id) {
                  note = "in the date range")
     ),
     chart_card("Recent ETL runs", DT::DTOutput(ns("runs"))),
+    chart_card("Raw objects not loaded", DT::DTOutput(ns("skipped")),
+               note = "skipped ones are read again when restored or rewritten"),
     chart_card("Recent rejected lines", DT::DTOutput(ns("rejects")))
   )
 }
@@ -47,6 +67,10 @@ health_server <- function(id, dw, filters, refresh_ms = 5 * 60 * 1000) {
       tick()
       dw_query_safe(dw, "health_recent_rejects", list(limit = 100))
     })
+    skipped_objects <- reactive({
+      tick()
+      dw_query_safe(dw, "health_skipped_objects", list(limit = 100))
+    })
 
     row_value <- function(col) {
       r <- freshness()$row
@@ -69,8 +93,15 @@ health_server <- function(id, dw, filters, refresh_ms = 5 * 60 * 1000) {
       p(class = paste("small mb-0", if (failed > 0) "text-danger" else "text-muted"), sprintf("%d failed", failed))
     })
     output$rejected_value <- renderText(format(num0(row_value("rejected_24h")), big.mark = ","))
-    output$rejected_detail <- renderUI(p(class = "small text-muted mb-0",
-                                        sprintf("%s objects loaded", format(num0(row_value("objects_24h")), big.mark = ","))))
+    output$rejected_detail <- renderUI({
+      loaded <- sprintf("%s objects loaded", format(num0(row_value("objects_24h")), big.mark = ","))
+      not_loaded <- as.integer(num0(row_value("objects_not_loaded")))
+      if (not_loaded > 0) {
+        p(class = "small mb-0 text-warning", sprintf("%s; %s not loadable", loaded, format(not_loaded, big.mark = ",")))
+      } else {
+        p(class = "small text-muted mb-0", loaded)
+      }
+    })
     output$connection_value <- renderText({
       if (isTRUE(as.logical(row_value("connection_tls")))) "TLS" else if (!is.null(freshness()$error)) "error" else
         "not encrypted"
@@ -103,8 +134,9 @@ health_server <- function(id, dw, filters, refresh_ms = 5 * 60 * 1000) {
           d[[col]] <- format(as.POSIXct(d[[col]], tz = "UTC"), "%Y-%m-%d %H:%M:%S")
         }
       }
-      dw_table(d, int = c("run_id", "objects_loaded", "events_read", "events_loaded", "events_duplicate",
-                          "events_rejected", "sessions_touched", "duration_ms"), empty = "No ETL runs yet")
+      dw_table(d, int = c("run_id", "objects_loaded", "objects_skipped", "events_read", "events_loaded",
+                          "events_duplicate", "events_rejected", "sessions_touched", "duration_ms"),
+               empty = "No ETL runs yet")
     })
     output$rejects <- render_table({
       d <- recent_rejects()
@@ -112,6 +144,18 @@ health_server <- function(id, dw, filters, refresh_ms = 5 * 60 * 1000) {
       dw_table(d, empty = "No rejected events")
     })
 
-    list(freshness = freshness, runs = runs, rejects_by_reason = rejects_by_reason, recent_rejects = recent_rejects)
+    output$skipped <- render_table({
+      d <- skipped_objects()
+      if (nrow(d)) {
+        for (col in c("failed_at", "retry_after")) d[[col]] <- format(as.POSIXct(d[[col]], tz = "UTC"), "%Y-%m-%d %H:%M:%S")
+        d$size <- format_bytes(d$size_bytes)
+        d <- d[, c("failed_at", "object_key", "status", "reason", "size", "storage_class", "attempts", "retry_after",
+                   "detail")]
+      }
+      dw_table(d, int = "attempts", empty = "Every raw object read was loaded")
+    })
+
+    list(freshness = freshness, runs = runs, rejects_by_reason = rejects_by_reason, recent_rejects = recent_rejects,
+         skipped_objects = skipped_objects)
   })
 }

@@ -3,8 +3,9 @@
 # Statements use named placeholders (:name); dw_query() rewrites them to PostgreSQL's
 # positional $n parameters once, at load time, and sends values separately (PQexecParams),
 # so no user input is ever spliced into SQL text. A filter left empty is sent as an empty
-# array and means "all values". Only aggregate tables, sessions and ETL bookkeeping are read:
-# clickstream_events is never scanned on an interaction.
+# array and means "all values". Only aggregate tables, sessions and the ETL's health views are
+# read: the dashboards' login may read nothing else (sql/dw/0033; tests/dw/test_reader_privileges.py
+# runs every statement here as that login).
 
 # Filter fragments shared by the statements below (static text, no values).
 .f_login <- "(cardinality(:login_state::text[]) = 0 OR login_state = ANY(:login_state::text[]))"
@@ -256,42 +257,55 @@ GROUP BY 1, 2
 ORDER BY 1, 2"),
 
   # -- Data health --------------------------------------------------------------------------
+  # The ETL's bookkeeping through the health views of sql/dw/0033: no payloads, no summaries.
   health_freshness = "
 SELECT now() AS checked_at,
-       (SELECT max(finished_at) FROM etl_runs WHERE status = 'succeeded') AS last_success_at,
-       (SELECT max(started_at) FROM etl_runs) AS last_started_at,
-       (SELECT max(newest_event_at) FROM etl_runs WHERE status = 'succeeded') AS newest_event_at,
-       (SELECT status FROM etl_runs ORDER BY run_id DESC LIMIT 1) AS last_status,
-       (SELECT count(*) FROM etl_runs WHERE started_at > now() - interval '24 hours')::float8 AS runs_24h,
-       (SELECT count(*) FROM etl_runs
+       (SELECT max(finished_at) FROM health_etl_runs WHERE status = 'succeeded') AS last_success_at,
+       (SELECT max(started_at) FROM health_etl_runs) AS last_started_at,
+       (SELECT max(newest_event_at) FROM health_etl_runs WHERE status = 'succeeded') AS newest_event_at,
+       (SELECT status FROM health_etl_runs ORDER BY run_id DESC LIMIT 1) AS last_status,
+       (SELECT count(*) FROM health_etl_runs WHERE started_at > now() - interval '24 hours')::float8 AS runs_24h,
+       (SELECT count(*) FROM health_etl_runs
          WHERE status = 'failed' AND started_at > now() - interval '24 hours')::float8 AS failed_24h,
-       (SELECT count(*) FROM etl_object_ledger WHERE loaded_at > now() - interval '24 hours')::float8 AS objects_24h,
-       (SELECT coalesce(sum(events_rejected), 0) FROM etl_runs
+       (SELECT count(*) FROM health_object_loads WHERE loaded_at > now() - interval '24 hours')::float8 AS objects_24h,
+       (SELECT count(*) FROM health_skipped_objects)::float8 AS objects_not_loaded,
+       (SELECT coalesce(sum(events_rejected), 0) FROM health_etl_runs
          WHERE started_at > now() - interval '24 hours')::float8 AS rejected_24h,
        (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()) AS connection_tls",
 
   health_runs = "
 SELECT run_id::float8 AS run_id, started_at, finished_at, status, trigger,
-       objects_loaded::float8 AS objects_loaded, events_read::float8 AS events_read,
+       objects_loaded::float8 AS objects_loaded, objects_skipped::float8 AS objects_skipped,
+       events_read::float8 AS events_read,
        events_loaded::float8 AS events_loaded, events_duplicate::float8 AS events_duplicate,
        events_rejected::float8 AS events_rejected, sessions_touched::float8 AS sessions_touched,
-       duration_ms::float8 AS duration_ms, newest_event_at,
-       left(error, 300) AS error
-FROM etl_runs
+       duration_ms::float8 AS duration_ms, newest_event_at, error
+FROM health_etl_runs
 ORDER BY run_id DESC
 LIMIT :limit::int",
 
+  # Counted by UTC day in the view; the dashboards' sessions run in UTC (dw_connect), so the
+  # days are those of the date range.
   health_rejects_by_reason = "
-SELECT reason_code, count(*)::float8 AS rejected
-FROM etl_rejected_events
-WHERE rejected_at >= :start::date AND rejected_at < :end::date + 1
+SELECT reason_code, sum(rejected)::float8 AS rejected
+FROM health_rejections
+WHERE rejected_date BETWEEN :start::date AND :end::date
 GROUP BY 1
 ORDER BY 2 DESC, 1",
 
-  # raw_line is left out on purpose: it is the client's payload and may hold personal data.
+  # The view has no raw_line: it is the client's payload and may hold personal data.
   health_recent_rejects = "
-SELECT rejected_at, reason_code, field, left(reason, 200) AS reason, object_key, line_no
-FROM etl_rejected_events
+SELECT rejected_at, reason_code, field, reason, object_key, line_no
+FROM health_rejected_lines
 ORDER BY rejected_id DESC
+LIMIT :limit::int",
+
+  # Raw objects the ETL could not load (skipped: archived, deleted, changed; rejected:
+  # unreadable), the most recent first. A skipped one is read again by a later run.
+  health_skipped_objects = "
+SELECT failed_at, object_key, status, reason, size_bytes::float8 AS size_bytes, storage_class,
+       attempts::float8 AS attempts, retry_after, detail
+FROM health_skipped_objects
+ORDER BY failed_at DESC, object_key
 LIMIT :limit::int"
 )

@@ -333,15 +333,66 @@ test_that("data health: freshness, runs and rejects", {
     expect_equal(fr$row$last_status, "succeeded")
     expect_false(isTRUE(fr$row$connection_tls))  # the test cluster has no TLS
     expect_equal(runs()$run_id, c(3, 2, 1))
+    expect_equal(runs()$error, c(NA, "warehouse unreachable", NA))
     r <- rejects_by_reason()
     expect_equal(r$reason_code, c("not_json", "missing_field"))
     expect_equal(r$rejected, c(2, 1))
-    expect_false("raw_line" %in% names(recent_rejects()))
+    # days are UTC days: the range ending the 17th leaves out the rejects of the 18th
+    filters(test_filters(end = "2026-01-17"))
+    expect_equal(nrow(rejects_by_reason()), 0)
+    filters(test_filters())
+    rr <- recent_rejects()
+    expect_false("raw_line" %in% names(rr))
+    expect_equal(rr$line_no, c(9, 3, 7))
+    expect_equal(rr$reason[1], "eventName is required")
+    expect_equal(nrow(skipped_objects()), 0)
+    expect_match(plot_json(output$skipped), "Every raw object read was loaded", fixed = TRUE)
     expect_equal(output$status_value, "stale")
     expect_equal(output$runs_value, "0")  # nothing in the last 24 h of today
     expect_equal(output$connection_value, "not encrypted")
     expect_false(is_empty_plot(output$rejects_chart))
   })
+})
+
+test_that("the dashboards' login reads the health views, not the ETL's tables", {
+  for (table in c("etl_rejected_events", "etl_object_ledger", "clickstream_events", "clickstream_identity_map")) {
+    expect_error(dw_run(dw, paste("SELECT * FROM", table, "LIMIT 1"), list()), "permission denied")
+  }
+  expect_error(dw_run(dw, "SELECT error FROM etl_runs", list()), "permission denied")
+})
+
+test_that("data health lists the raw objects the ETL could not load", {
+  owner <- dw$admin()
+  on.exit({
+    DBI::dbGetQuery(owner, "DELETE FROM etl_object_ledger WHERE status <> 'loaded'")
+    DBI::dbDisconnect(owner)
+  })
+  DBI::dbGetQuery(owner, "INSERT INTO etl_object_ledger (object_key, etag, size_bytes, events_read, events_loaded,
+    events_duplicate, events_rejected, run_id, status, reason, detail, storage_class, loaded_at, failed_at, attempts,
+    retry_after) VALUES
+    ('events/2026/01/18/10/archived.ndjson', 'e4', 2500000, 0, 0, 0, 0, 3, 'skipped', 'archived',
+     'InvalidObjectState: The operation is not valid for the object''s storage class', 'GLACIER', NULL,
+     '2026-01-18 11:00:30+00', 2, '2026-01-18 13:00:30+00'),
+    ('events/2026/01/18/10/broken.ndjson.gz', 'e5', 640, 1, 0, 0, 1, 3, 'rejected', 'unreadable_object',
+     'object cannot be decoded: CRC check failed', 'STANDARD', '2026-01-18 11:01:00+00', '2026-01-18 11:00:40+00',
+     0, NULL)")
+  filters <- reactiveVal(test_filters())
+  testServer(health_server, args = list(dw = dw, filters = filters), {
+    d <- skipped_objects()
+    expect_equal(d$object_key, c("events/2026/01/18/10/broken.ndjson.gz", "events/2026/01/18/10/archived.ndjson"))
+    expect_equal(d$reason, c("unreadable_object", "archived"))
+    expect_equal(d$size_bytes, c(640, 2500000))
+    expect_equal(freshness()$row$objects_not_loaded, 2)
+    table <- plot_json(output$skipped)
+    expect_match(table, "archived.ndjson", fixed = TRUE)
+    expect_match(table, "2.5 MB", fixed = TRUE)
+    expect_match(table, "2026-01-18 11:00:30", fixed = TRUE)
+    expect_match(as.character(output$rejected_detail$html), "2 not loadable", fixed = TRUE)
+  })
+})
+
+test_that("sizes read as bytes, kB, MB", {
+  expect_equal(format_bytes(c(0, 999, 1000, 2500000, NA)), c("0 B", "999 B", "1.0 kB", "2.5 MB", NA))
 })
 
 test_that("every module works on an empty warehouse and shows empty states", {
@@ -386,6 +437,7 @@ test_that("every module works on an empty warehouse and shows empty states", {
   })
   testServer(health_server, args = list(dw = empty_dw, filters = filters), {
     expect_equal(freshness()$status, "no data")
+    expect_equal(nrow(skipped_objects()), 0)
     expect_true(is_empty_plot(output$runs_chart))
     expect_true(is_empty_plot(output$rejects_chart))
     expect_equal(output$since_success_value, "never")
