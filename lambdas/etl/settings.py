@@ -12,14 +12,18 @@ from clickstream_common.envconfig import ConfigurationError, env_int
 
 from .db import PgTarget, ssl_mode_from_env
 
-__all__ = ["ConfigurationError", "Settings"]
+__all__ = ["DEFAULT_LOOKBACK_HOURS", "ConfigurationError", "Settings"]
+
+# How far back a scheduled run lists raw objects. The one source of this default: provisioning
+# (toolkit/provision/config.py, etl.lookback_hours) imports it.
+DEFAULT_LOOKBACK_HOURS = 48
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     bucket: str
     target: PgTarget
-    lookback: timedelta = timedelta(hours=48)
+    lookback: timedelta = timedelta(hours=DEFAULT_LOOKBACK_HOURS)
     late_limit: timedelta = timedelta(days=7)
     read_workers: int = 16
     batch_objects: int = 500
@@ -44,14 +48,19 @@ class Settings:
         missing = [n for n in ("DW_PG_HOST", "DW_PG_USER", "DW_PG_DATABASE") if not env.get(n, "").strip()]
         if missing:
             raise ConfigurationError(f"{', '.join(missing)} not set")
+        # The password: DW_PG_PASSWORD, else DW_PG_PASSWORD_FILE (local runs keep it in a 0600
+        # file), else DW_PG_PASSWORD_PARAMETER (AWS: an SSM SecureString, read at connection time).
         password = env.get("DW_PG_PASSWORD", "")
         password_file = env.get("DW_PG_PASSWORD_FILE", "").strip()
         if not password and password_file:
-            # Local runs keep the password in a 0600 file rather than in the environment.
             try:
                 password = Path(password_file).expanduser().read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise ConfigurationError(f"DW_PG_PASSWORD_FILE {password_file}: {exc.strerror}") from None
+        password_parameter = None if password else env.get("DW_PG_PASSWORD_PARAMETER", "").strip() or None
+        # The CA certificate: a file (DW_PG_SSL_ROOT_CERT), else an SSM String parameter.
+        root_cert = env.get("DW_PG_SSL_ROOT_CERT", "").strip() or None
+        root_cert_parameter = None if root_cert else env.get("DW_PG_SSL_ROOT_CERT_PARAMETER", "").strip() or None
         try:
             sslmode = ssl_mode_from_env(env.get("DW_PG_SSL"))
         except ValueError as exc:
@@ -63,12 +72,14 @@ class Settings:
             user=env["DW_PG_USER"].strip(),
             password=password,
             sslmode=sslmode,
-            root_cert=env.get("DW_PG_SSL_ROOT_CERT") or None,
+            root_cert=root_cert,
+            password_parameter=password_parameter,
+            root_cert_parameter=root_cert_parameter,
         )
         return cls(
             bucket=bucket,
             target=target,
-            lookback=timedelta(hours=env_int(env, "ETL_LOOKBACK_HOURS", 48, 1, 24 * 90)),
+            lookback=timedelta(hours=env_int(env, "ETL_LOOKBACK_HOURS", DEFAULT_LOOKBACK_HOURS, 1, 24 * 90)),
             late_limit=timedelta(hours=env_int(env, "ETL_LATE_LIMIT_HOURS", 24 * 7, 1, 24 * 3650)),
             read_workers=env_int(env, "ETL_READ_WORKERS", 16, 1, 64),
             batch_objects=env_int(env, "ETL_BATCH_OBJECTS", 500, 1, 100_000),
