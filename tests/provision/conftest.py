@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from toolkit.provision import config, lambda_zips, run
 from toolkit.provision.aws import Clients, Retrier
+from toolkit.provision.engine import Ctx
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "example.yml"
@@ -69,3 +73,15 @@ def deployed(artifacts, cfg):
         mock.stop()
         if saved is not None:
             os.environ["AWS_ENDPOINT_URL"] = saved
+
+
+def stubbed_ctx(cfg: config.Config, service: str, account: str = "123456789012") -> tuple[Ctx, Stubber]:
+    """A step context whose `service` client answers from a botocore Stubber (AWS faults)."""
+    session = boto3.session.Session(region_name=cfg.region)
+    c = Clients(cfg.region, session=session)
+    c._account_id = account
+    client = session.client(service, region_name=cfg.region)
+    c.set(service, client)
+    stub = Stubber(client)
+    stub.activate()
+    return Ctx(cfg=cfg, clients=c, retrier=Retrier(sleep=lambda _s: None, rng=random.Random(1))), stub

@@ -114,7 +114,8 @@ def test_ssh_to_the_oltp_host_opens_22_to_admins_only():
 
     raw = _set(example(), "access.oltp_ssh", True)
     ctx = Ctx(cfg=config.parse(raw), clients=None)  # the desired rules need no AWS call
-    ctx.state.update(sg_etl_id="sg-etl", sg_shiny_id="sg-shiny", sg_dw_id="sg-dw", s3_prefix_list_id="pl-s3")
+    ctx.state.update(sg_etl_id="sg-etl", sg_shiny_id="sg-shiny", sg_dw_id="sg-dw", s3_prefix_list_id="pl-s3",
+                     sg_endpoints_id="sg-endpoints")
     oltp = desired_rules(ctx)["sg_oltp_id"]
     assert Rule(False, "tcp", 22, 22, "cidr", "203.0.113.0/28") in oltp
     assert {r for r in oltp if r.from_port == 22} == {Rule(False, "tcp", 22, 22, "cidr", "203.0.113.0/28")}

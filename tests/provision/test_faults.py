@@ -245,7 +245,8 @@ def test_destroy_plan_lists_in_dependency_order(cfg, artifacts, aws):
     clients = Clients(cfg.region, emulator=True)
     run.apply(cfg, clients, artifacts, retrier=fast_retrier())
     kinds = [c.kind for c in run.destroy(cfg, clients, plan_only=True, delete_data=True).changes]
-    order = ["events rule", "apigateway http-api", "cloudwatch alarm", "lambda function", "sqs queue",
+    order = ["events rule", "apigateway http-api", "cloudwatch alarm", "cloudwatch dashboard", "sns topic", "kms key",
+             "lambda function", "sqs queue",
              "ec2 instance", "iam instance-profile", "iam role", "ec2 vpc-endpoint", "ec2 security-group",
              "ec2 subnet", "ec2 route-table", "ec2 internet-gateway", "ec2 vpc", "ssm parameter", "logs log-group",
              "s3 bucket"]

@@ -77,12 +77,13 @@ def test_second_apply_reports_no_change_and_creates_nothing_then_drift_is_repair
     assert clients("s3").get_bucket_versioning(Bucket=s["ssm_transfer_bucket"])["Status"] == "Suspended"
 
 
-def test_turning_off_the_ssm_endpoints_deletes_them(cfg, artifacts):
+def test_turning_off_the_ssm_endpoints_deletes_session_managers_but_keeps_the_etls(cfg, artifacts):
     run.apply(cfg, RecordingClients(cfg.region), artifacts, retrier=fast_retrier())
     off = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, ssm_interface_endpoints=False))
     result = run.apply(off, RecordingClients(cfg.region), artifacts, retrier=fast_retrier())
     deleted = sorted(c.name for c in result.changes if c.action == "delete")
-    assert deleted == [f"clickstream-dev-{s}-endpoint" for s in ("ec2messages", "ssm", "ssmmessages")]
+    # The ETL reads its password and CA certificate through the ssm endpoint: it stays.
+    assert deleted == [f"clickstream-dev-{s}-endpoint" for s in ("ec2messages", "ssmmessages")]
     # The gateway endpoint policy no longer needs the SSM agent's buckets.
     assert [c.kind for c in result.changes if c.action == "update"] == ["ec2 vpc-endpoint"]
     assert run.plan(off, RecordingClients(cfg.region), artifacts, retrier=fast_retrier()).changes == []
@@ -172,7 +173,8 @@ def test_destroy_in_dependency_order_leaves_nothing_tagged(cfg, artifacts):
     assert last("RevokeSecurityGroupIngress") < first("DeleteSecurityGroup")
     assert last("DeleteSecurityGroup") < first("DeleteSubnet")
     assert last("RemoveRoleFromInstanceProfile") < first("DeleteRole")
-    assert last("DeleteRolePolicy") < last("DeleteRole") and last("DetachRolePolicy") < last("DeleteRole")
+    # No managed policy is attached any more (none to detach); the inline ones go before their role.
+    assert last("DeleteRolePolicy") < last("DeleteRole") and "DetachRolePolicy" not in order
     assert last("DetachInternetGateway") < first("DeleteInternetGateway") < first("DeleteVpc")
     assert last("DeleteSubnet") < first("DeleteVpc") and last("DeleteRouteTable") < first("DeleteVpc")
     # Each bucket: policy, then every object, then the bucket; the transient transfer bucket first.

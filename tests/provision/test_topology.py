@@ -139,7 +139,8 @@ def test_security_group_rules_are_exactly_the_design(deployed, net):
         "sg-dw": {("in", "tcp", 5432, 5432, "sg-etl-lambda"), ("in", "tcp", 5432, 5432, "sg-shiny"),
                   ("out", "-1", -1, -1, "0.0.0.0/0")},
         "sg-shiny": {("out", "tcp", 5432, 5432, "sg-dw")},
-        "sg-etl-lambda": {("out", "tcp", 443, 443, "s3-prefix-list"), ("out", "tcp", 5432, 5432, "sg-dw")},
+        "sg-etl-lambda": {("out", "tcp", 443, 443, "s3-prefix-list"), ("out", "tcp", 443, 443, "sg-endpoints"),
+                          ("out", "tcp", 5432, 5432, "sg-dw")},
         "sg-endpoints": {("in", "tcp", 443, 443, "10.0.0.0/16")},
     }
 
@@ -197,6 +198,9 @@ ALLOWED = {
             ("logs:PutLogEvents", "log:/aws/lambda/clickstream-dev-etl"),
             ("s3:ListBucket", "bucket:"), ("s3:GetObject", "bucket:/events/*"),
             ("sqs:SendMessage", "queue:clickstream-dev-etl-failures"),
+            # the warehouse password and CA certificate, and the SSM key through SSM only
+            ("ssm:GetParameter", "param:clickstream/dev/dw/etl_password"),
+            ("ssm:GetParameter", "param:clickstream/dev/tls/ca_cert"), ("kms:Decrypt", "kms-key"),
             *{(a, "*") for a in ("ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
                                  "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
                                  "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses")}},
@@ -209,7 +213,20 @@ ALLOWED = {
                  ("s3:GetObjectTagging", "bucket:/packages/*"),
                  # Ansible's amazon.aws.aws_ssm file transfers
                  ("s3:GetObject", "transfer:/*"), ("s3:PutObject", "transfer:/*"),
-                 ("s3:DeleteObject", "transfer:/*")},
+                 ("s3:DeleteObject", "transfer:/*"),
+                 # the CA certificate only, never the warehouse password
+                 ("ssm:GetParameter", "param:clickstream/dev/tls/ca_cert"),
+                 # the SSM agent (tests/provision/test_secrets_iam.py checks its scoping)
+                 *{(a, "ssm-agent") for a in ("ssm:UpdateInstanceInformation", "ssm:ListInstanceAssociations",
+                                              "ssm:PutComplianceItems", "ssm:DescribeAssociation",
+                                              "ssm:UpdateAssociationStatus", "ssm:UpdateInstanceAssociationStatus",
+                                              "ssm:GetDocument", "ssm:DescribeDocument", "ssm:ListAssociations",
+                                              "ssm:PutInventory", "ssm:GetDeployablePatchSnapshotForInstance",
+                                              "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+                                              "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+                                              "ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage",
+                                              "ec2messages:FailMessage", "ec2messages:GetEndpoint",
+                                              "ec2messages:GetMessages", "ec2messages:SendReply")}},
 }
 
 
@@ -230,6 +247,12 @@ def _grants(document, bucket, account, transfer="<none>"):
                     short = "log:" + resource.split(":log-group:")[1].removesuffix(":*")
                 elif resource.startswith(f"arn:aws:sqs:eu-west-1:{account}:"):
                     short = "queue:" + resource.rsplit(":", 1)[1]
+                elif resource.startswith(f"arn:aws:ssm:eu-west-1:{account}:parameter/"):
+                    short = "param:" + resource.split(":parameter/")[1]
+                elif resource.startswith(f"arn:aws:kms:eu-west-1:{account}:key/"):
+                    short = "kms-key"
+                elif action.split(":")[0] in {"ssm", "ssmmessages", "ec2messages"}:
+                    short = "ssm-agent"
                 else:
                     short = resource
                 grants.add((action, short))
@@ -249,7 +272,7 @@ def test_iam_documents_grant_no_more_than_listed(deployed):
         service = "ec2.amazonaws.com" if role == "ec2-host" else "lambda.amazonaws.com"
         assert trust == [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]
         attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]]
-        assert attached == (["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"] if role == "ec2-host" else [])
+        assert attached == []  # no AWS managed policy: AmazonSSMManagedInstanceCore reads every parameter
     # The ETL may list the bucket only under events/.
     etl = iam.get_role_policy(RoleName="clickstream-dev-etl-lambda", PolicyName="least-privilege")["PolicyDocument"]
     listing = next(s for s in etl["Statement"] if s["Action"] == "s3:ListBucket")
@@ -310,15 +333,17 @@ def test_lambda_configurations(deployed, net, cfg):
     assert env["RAW_BUCKET_NAME"] == state["bucket"]
     assert env["CORS_ALLOWED_ORIGINS"] == "https://shop.example.com,http://localhost:3000"
     etl_env = etl["Environment"]["Variables"]
-    assert set(etl_env) == {"RAW_BUCKET_NAME", "DW_PG_HOST", "DW_PG_PORT", "DW_PG_USER", "DW_PG_PASSWORD",
-                            "DW_PG_DATABASE", "DW_PG_SSL", "ETL_LOOKBACK_HOURS", "ETL_PARSE_WORKERS"}
+    assert set(etl_env) == {"RAW_BUCKET_NAME", "DW_PG_HOST", "DW_PG_PORT", "DW_PG_USER", "DW_PG_PASSWORD_PARAMETER",
+                            "DW_PG_DATABASE", "DW_PG_SSL", "DW_PG_SSL_ROOT_CERT_PARAMETER", "ETL_LOOKBACK_HOURS",
+                            "ETL_PARSE_WORKERS"}
     assert etl_env["ETL_PARSE_WORKERS"] == "0"  # 512 MB is a fraction of one vCPU: parse in-process
     assert etl_env["DW_PG_HOST"] == state["dw_private_ip"]
-    assert etl_env["DW_PG_SSL"] == "require"
+    assert etl_env["DW_PG_SSL"] == "verify-full"
+    assert etl_env["DW_PG_SSL_ROOT_CERT_PARAMETER"] == "/clickstream/dev/tls/ca_cert"
     parameter = deployed[0]("ssm").get_parameter(Name="/clickstream/dev/dw/etl_password",
                                                  WithDecryption=True)["Parameter"]
     assert parameter["Type"] == "SecureString"
-    assert etl_env["DW_PG_PASSWORD"] == parameter["Value"] and len(parameter["Value"]) >= 32
+    assert etl_env["DW_PG_PASSWORD_PARAMETER"] == parameter["Name"] and len(parameter["Value"]) >= 32
     config = lam.get_function_event_invoke_config(FunctionName="clickstream-dev-etl")
     assert config["DestinationConfig"]["OnFailure"]["Destination"].endswith(":clickstream-dev-etl-failures")
     logs = deployed[0]("logs").describe_log_groups(logGroupNamePrefix="/aws/")["logGroups"]
@@ -385,8 +410,10 @@ def test_outputs_name_what_other_tools_need_and_no_secret(deployed, cfg):
     assert out["ssm_transfer_bucket"] == deployed[1].state["ssm_transfer_bucket"] != out["raw_bucket"]
     assert out["hosts"]["dw"]["private_ip"].startswith("10.0.2.")
     assert out["storefront_database_url_template"].startswith("postgresql://<user>:<password>@")
-    assert "sslmode=require" in out["storefront_database_url_template"]
-    assert deployed[1].state["dw_password"] not in json.dumps(out)
+    assert "sslmode=verify-full&sslrootcert=" in out["storefront_database_url_template"]
+    assert out["dw_ca_parameter"] == f"/{cfg.project}/{cfg.environment}/tls/ca_cert"
+    password = deployed[0]("ssm").get_parameter(Name=out["dw_password_parameter"], WithDecryption=True)
+    assert password["Parameter"]["Value"] not in json.dumps(out)
 
 
 @pytest.mark.parametrize(("memory_mb", "workers"), [(128, 0), (512, 0), (1769, 0), (3537, 0), (3538, 2), (10240, 5)])

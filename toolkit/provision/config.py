@@ -12,6 +12,7 @@ import re
 import sys
 import types
 import typing
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,9 @@ class Network:
     private_subnet_2_cidr: str = "10.0.3.0/24"
     availability_zone: str = ""  # empty: the region's "a" zone
     ssm_interface_endpoints: bool = True
+    # VPC flow logs to CloudWatch Logs (retention observability.log_retention_days); off by default.
+    flow_logs: bool = False
+    flow_logs_traffic_type: str = "ALL"  # ALL | ACCEPT | REJECT
 
 
 @dataclass(frozen=True)
@@ -93,10 +97,22 @@ class Ingest:
     throttling_burst_limit: int = 200
 
 
+def _etl_default_lookback_hours() -> int:
+    """The ETL Lambda's own default (lambdas/etl/settings.py), so that provisioning and the
+    function never disagree about it."""
+    from toolkit.provision.lambda_zips import LAMBDAS_DIR
+
+    if str(LAMBDAS_DIR) not in sys.path:
+        sys.path.insert(0, str(LAMBDAS_DIR))
+    from etl.settings import DEFAULT_LOOKBACK_HOURS
+
+    return DEFAULT_LOOKBACK_HOURS
+
+
 @dataclass(frozen=True)
 class Etl:
     schedule: str = "cron(0/30 * * * ? *)"
-    lookback_hours: int = 6
+    lookback_hours: int = _etl_default_lookback_hours()
     memory_mb: int = 512
     timeout_seconds: int = 300
     max_retry_attempts: int = 2
@@ -109,7 +125,10 @@ class Etl:
 @dataclass(frozen=True)
 class Observability:
     log_retention_days: int = 30
-    alarm_actions: tuple[str, ...] = ()  # e.g. an SNS topic ARN
+    alarm_actions: tuple[str, ...] = ()  # more ARNs beside the deployment's own SNS topic
+    alarm_email: tuple[str, ...] = ()  # subscribed to the alarm topic (each confirms by email)
+    alarm_https_endpoints: tuple[str, ...] = ()  # https:// webhooks subscribed to the alarm topic
+    dashboard: bool = True  # the pipeline's CloudWatch dashboard
 
 
 @dataclass(frozen=True)
@@ -146,6 +165,8 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 SCHEDULE_PATTERN = re.compile(r"^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
 ORIGIN_PATTERN = re.compile(r"^(\*|https?://[A-Za-z0-9.-]+(:\d{1,5})?)$")
+EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+FLOW_LOG_TRAFFIC_TYPES = ("ALL", "ACCEPT", "REJECT")
 
 
 def _build(cls: type, raw: Any, path: str, base: Any = None) -> Any:
@@ -253,6 +274,26 @@ def _ingest_dialects(ingest: Ingest) -> None:
         check(name, f"ingest.route_dialects.{route}")
 
 
+def _alarm_subscriptions(obs: Observability) -> None:
+    seen: set[str] = set()
+    for i, address in enumerate(obs.alarm_email):
+        where = f"observability.alarm_email[{i}]"
+        if not EMAIL_PATTERN.match(address) or len(address) > 254:
+            raise ConfigError(where, f"not an email address: {address!r}")
+        if address.lower() in seen:
+            raise ConfigError(where, f"{address} is listed twice")
+        seen.add(address.lower())
+    for i, url in enumerate(obs.alarm_https_endpoints):
+        where = f"observability.alarm_https_endpoints[{i}]"
+        parsed = urllib.parse.urlsplit(url)
+        # Plain http would carry the alarm's details unencrypted: SNS accepts it, this does not.
+        if parsed.scheme != "https" or not parsed.hostname or any(c.isspace() for c in url):
+            raise ConfigError(where, f"expected an https:// URL, got {url!r}")
+        if url in seen:
+            raise ConfigError(where, f"{url} is listed twice")
+        seen.add(url)
+
+
 def validate(config: Config) -> Config:
     """Check relations between fields; returns the config with its warnings attached."""
     warnings: list[str] = []
@@ -278,6 +319,9 @@ def validate(config: Config) -> Config:
         subnets[name] = block
     if net.availability_zone and not net.availability_zone.startswith(config.region):
         raise ConfigError("network.availability_zone", f"must be a zone of {config.region}")
+    if net.flow_logs_traffic_type not in FLOW_LOG_TRAFFIC_TYPES:
+        raise ConfigError("network.flow_logs_traffic_type",
+                          f"one of {', '.join(FLOW_LOG_TRAFFIC_TYPES)}, got {net.flow_logs_traffic_type!r}")
 
     access = config.access
     for i, cidr in enumerate(access.admin_cidrs):
@@ -364,6 +408,12 @@ def validate(config: Config) -> Config:
     for i, arn in enumerate(obs.alarm_actions):
         if not arn.startswith("arn:"):
             raise ConfigError(f"observability.alarm_actions[{i}]", "expected an ARN")
+        parts = arn.split(":")
+        # CloudWatch only acts on SNS topics of the alarm's own region.
+        if len(parts) >= 6 and parts[2] == "sns" and parts[3] != config.region:
+            raise ConfigError(f"observability.alarm_actions[{i}]",
+                              f"an SNS topic of {parts[3]}; alarms in {config.region} can only notify topics there")
+    _alarm_subscriptions(obs)
     return dataclasses.replace(config, warnings=tuple(warnings))
 
 

@@ -75,6 +75,8 @@ class Names:
         self.ssm_transfer_bucket = self._bucket_name(cfg.storage.ssm_transfer_bucket_name,
                                                      f"{p}-ssm-{account_id}-{cfg.region}", "ssm_transfer_bucket_name")
         self.dw_password_parameter = f"/{cfg.project}/{cfg.environment}/dw/etl_password"
+        # The warehouse's CA certificate (a String), published by the Ansible roles.
+        self.dw_ca_parameter = f"/{cfg.project}/{cfg.environment}/tls/ca_cert"
         self.ingest_role = f"{p}-ingest-lambda"
         self.etl_role = f"{p}-etl-lambda"
         self.ec2_role = f"{p}-ec2-host"
@@ -91,6 +93,14 @@ class Names:
         self.alarm_etl_lag = f"{p}-etl-lag"
         self.alarm_etl_failures = f"{p}-etl-failed-invocations"
         self.alarm_ingest_5xx = f"{p}-ingest-5xx"
+        # Every alarm is named <prefix>-*: the topic and key policies let CloudWatch publish for those only.
+        self.alarm_name_pattern = f"{p}-*"
+        self.alarm_topic = f"{p}-alarms"
+        self.alarm_topic_key_alias = f"alias/{p}-alarms"
+        self.dashboard = f"{p}-pipeline"
+        self.flow_log = f"{p}-vpc-flow-log"
+        self.flow_log_group = f"/{cfg.project}/{cfg.environment}/vpc-flow-logs"
+        self.flow_logs_role = f"{p}-vpc-flow-logs"
 
     @staticmethod
     def _bucket_name(configured: str, derived: str, field: str) -> str:

@@ -22,14 +22,21 @@ def role_specs(ctx: Ctx) -> list[tuple[str, str, str, dict[str, Any], list[str]]
     transfer_arn = f"arn:{ctx.clients.partition}:s3:::{n.ssm_transfer_bucket}"
     log = lambda fn: ctx.arn("logs", f"log-group:{n.function_log_group(fn)}")  # noqa: E731
     queue_arn = ctx.arn("sqs", n.etl_failures_queue)
-    managed = f"arn:{ctx.clients.partition}:iam::aws:policy/{policies.SSM_MANAGED_INSTANCE_CORE}"
+    # Parameter names start with "/", which the ARN's "parameter" is followed by.
+    password_arn, ca_arn = (ctx.arn("ssm", f"parameter{p}") for p in (n.dw_password_parameter, n.dw_ca_parameter))
+    # Resolved by storage.dw_password, the step before.
+    ssm_key_arn = ctx.state.get("ssm_kms_key_arn") or ctx.pending("kms key")
+    partition = ctx.clients.partition
     return [
         ("ingest_role_arn", n.ingest_role, "lambda.amazonaws.com",
          policies.ingest_policy(bucket_arn, log(n.ingest_function)), []),
         ("etl_role_arn", n.etl_role, "lambda.amazonaws.com",
-         policies.etl_policy(bucket_arn, log(n.etl_function), queue_arn), []),
+         policies.etl_policy(bucket_arn, log(n.etl_function), queue_arn, [password_arn, ca_arn], ssm_key_arn,
+                             ctx.region, partition), []),
+        # No AWS managed policy: AmazonSSMManagedInstanceCore would let the hosts read every
+        # parameter, the warehouse password included. An existing attachment is detached.
         ("ec2_role_arn", n.ec2_role, "ec2.amazonaws.com",
-         policies.ec2_host_policy(bucket_arn, transfer_arn), [managed]),
+         policies.ec2_host_policy(bucket_arn, transfer_arn, ca_arn, partition, ctx.region, ctx.account), []),
     ]
 
 

@@ -196,9 +196,13 @@ def s3_gateway_endpoint(ctx: Ctx) -> None:
 
 
 def ssm_interface_endpoints(ctx: Ctx) -> None:
-    """Session Manager to the private host without a NAT: ssm, ssmmessages, ec2messages."""
-    wanted = ctx.cfg.network.ssm_interface_endpoints
+    """Session Manager to the private host without a NAT: ssm, ssmmessages, ec2messages.
+
+    The `ssm` endpoint stays whatever the setting: the ETL Lambda reads its warehouse password
+    and CA certificate through it, and the private subnets have no other way to SSM.
+    """
     for short in SSM_ENDPOINT_SERVICES:
+        wanted = ctx.cfg.network.ssm_interface_endpoints or short == "ssm"
         name = f"{ctx.names.prefix}-{short}-endpoint"
         service = f"com.amazonaws.{ctx.region}.{short}"
         found = []
@@ -288,7 +292,10 @@ def desired_rules(ctx: Ctx) -> dict[str, set[Rule]]:
         "sg_dw_id": {Rule(False, "tcp", 5432, 5432, "group", s["sg_etl_id"]),
                      Rule(False, "tcp", 5432, 5432, "group", s["sg_shiny_id"]), ALL_EGRESS},
         "sg_shiny_id": {Rule(True, "tcp", 5432, 5432, "group", s["sg_dw_id"])},
+        # S3 through the gateway endpoint; SSM (the warehouse password and CA) through the
+        # interface endpoints, whose private DNS answers for ssm.<region>.amazonaws.com.
         "sg_etl_id": {Rule(True, "tcp", 443, 443, "prefix-list", s["s3_prefix_list_id"]),
+                      Rule(True, "tcp", 443, 443, "group", s["sg_endpoints_id"]),
                       Rule(True, "tcp", 5432, 5432, "group", s["sg_dw_id"])},
         "sg_endpoints_id": {Rule(False, "tcp", 443, 443, "cidr", ctx.cfg.network.vpc_cidr)},
     }

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolkit.provision import compute, iam, network, serverless, storage, teardown
+from toolkit.provision import compute, flow_logs, iam, monitoring, network, serverless, storage, teardown
 from toolkit.provision.aws import Clients, Retrier
 from toolkit.provision.config import Config
 from toolkit.provision.engine import Change, Ctx, Reporter, SilentReporter, Step
@@ -33,11 +33,16 @@ APPLY_STEPS: list[tuple[str, Step]] = [
     ("AMI", compute.resolve_ami),
     ("EC2 hosts", compute.hosts),
     ("log groups", serverless.log_groups),
+    ("VPC flow logs", flow_logs.flow_logs),
     ("ETL failure queue", serverless.failures_queue),
     ("Lambda functions", serverless.functions),
     ("HTTP API", serverless.http_api),
     ("ETL schedule", serverless.etl_schedule),
+    ("alarm topic key", monitoring.alarm_topic_key),
+    ("alarm topic", monitoring.alarm_topic),
+    ("alarm subscriptions", monitoring.subscriptions),
     ("alarms", serverless.alarms),
+    ("dashboard", monitoring.dashboard),
 ]
 
 
@@ -156,15 +161,21 @@ def outputs(cfg: Config, clients: Clients, retrier: Retrier | None = None) -> di
         "etl_schedule_rule_arn": value("etl_rule_arn"),
         "etl_failures_queue_url": value("etl_failures_queue_url"),
         "dw_password_parameter": s.get("dw_password_parameter"),
+        # Where the alarms notify (subscriptions: observability.alarm_email / alarm_https_endpoints).
+        "alarm_topic_arn": value("alarm_topic_arn"),
+        "dashboard_url": (monitoring.dashboard_url(cfg.region, s["dashboard"]) if s.get("dashboard") else None),
+        "flow_log_id": value("flow_log_id"),
         "hosts": {
             "oltp": {"instance_id": value("oltp_instance_id"), "public_ip": value("oltp_public_ip"),
                      "public_dns": value("oltp_public_dns"), "private_ip": value("oltp_private_ip")},
             "dw": {"instance_id": dw_instance, "private_ip": value("dw_private_ip")},
         },
-        # The storefront's Prisma URL; user and password come from the OLTP role's generated secret.
+        # The storefront's DATABASE_URL; user and password come from the OLTP role's generated
+        # secret, the CA certificate from the dw_ca_parameter (runbooks/tls-ca.md).
         "storefront_database_url_template": (
-            f"postgresql://<user>:<password>@{oltp_host}:5432/{cfg.hosts.oltp_database}?sslmode=require"
-            if oltp_host else None),
+            f"postgresql://<user>:<password>@{oltp_host}:5432/{cfg.hosts.oltp_database}"
+            "?sslmode=verify-full&sslrootcert=<path of ca.crt>" if oltp_host else None),
+        "dw_ca_parameter": s.get("dw_ca_parameter"),
         "shiny_port_forward_command": (
             f"aws ssm start-session --region {cfg.region} --target {dw_instance} "
             "--document-name AWS-StartPortForwardingSession "

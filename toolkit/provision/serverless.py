@@ -31,9 +31,18 @@ ACCESS_LOG_FORMAT = json.dumps({
 LAG_METRIC = ("Clickstream", "EtlLagSeconds")  # emitted by the ETL as EMF, dimension Function=etl
 
 
+def log_group_names(ctx: Ctx) -> list[str]:
+    """Every log group the deployment writes to; provisioning creates each with its retention."""
+    n = ctx.names
+    groups = [n.function_log_group(n.ingest_function), n.function_log_group(n.etl_function), n.api_log_group]
+    if ctx.cfg.network.flow_logs:
+        groups.append(n.flow_log_group)
+    return groups
+
+
 def log_groups(ctx: Ctx) -> None:
-    n, retention = ctx.names, ctx.cfg.observability.log_retention_days
-    for group in (n.function_log_group(n.ingest_function), n.function_log_group(n.etl_function), n.api_log_group):
+    retention = ctx.cfg.observability.log_retention_days
+    for group in log_group_names(ctx):
         found = [g for g in ctx.call("logs", "describe_log_groups", logGroupNamePrefix=group)["logGroups"]
                  if g["logGroupName"] == group]
         if found:
@@ -91,9 +100,11 @@ def function_environment(ctx: Ctx, function: str) -> dict[str, str]:
         "DW_PG_HOST": s.get("dw_private_ip") or ctx.pending("dw host address"),
         "DW_PG_PORT": str(e.dw_port),
         "DW_PG_USER": e.dw_user,
-        "DW_PG_PASSWORD": s["dw_password"],
+        # Names, not values: the function reads both through the ssm VPC endpoint (lambdas/etl/credentials.py).
+        "DW_PG_PASSWORD_PARAMETER": ctx.names.dw_password_parameter,
         "DW_PG_DATABASE": e.dw_database,
-        "DW_PG_SSL": "require",
+        "DW_PG_SSL": "verify-full",
+        "DW_PG_SSL_ROOT_CERT_PARAMETER": ctx.names.dw_ca_parameter,
         "ETL_LOOKBACK_HOURS": str(e.lookback_hours),
         "ETL_PARSE_WORKERS": str(etl_parse_workers(e.memory_mb)),
     }
@@ -109,7 +120,13 @@ def etl_parse_workers(memory_mb: int) -> int:
     return vcpus if vcpus >= 2 else 0
 
 
-SECRET_VARIABLES = {"DW_PG_PASSWORD"}
+def _refuse_secrets(function: str, variables: dict[str, str]) -> dict[str, str]:
+    # A function reads its secrets from SSM Parameter Store: its environment, which anyone with
+    # lambda:GetFunctionConfiguration can read, only names them (*_PARAMETER).
+    suspicious = sorted(k for k in variables if ("PASSWORD" in k or "SECRET" in k) and not k.endswith("_PARAMETER"))
+    if suspicious:
+        raise RuntimeError(f"the {function} function's environment would hold a secret: {', '.join(suspicious)}")
+    return variables
 
 
 def function_configuration(ctx: Ctx, function: str) -> dict[str, Any]:
@@ -123,7 +140,7 @@ def function_configuration(ctx: Ctx, function: str) -> dict[str, Any]:
         "Runtime": RUNTIME,
         "MemorySize": settings.memory_mb,
         "Timeout": settings.timeout_seconds,
-        "Environment": {"Variables": function_environment(ctx, function)},
+        "Environment": {"Variables": _refuse_secrets(function, function_environment(ctx, function))},
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": n.function_log_group(name)},
     }
     if function == "etl":
@@ -375,7 +392,9 @@ def etl_schedule(ctx: Ctx) -> None:
 
 def alarm_specs(ctx: Ctx) -> list[dict[str, Any]]:
     n, obs = ctx.names, ctx.cfg.observability
-    common = {"ActionsEnabled": True, "AlarmActions": list(obs.alarm_actions), "OKActions": list(obs.alarm_actions),
+    # The deployment's own topic (monitoring.alarm_topic) first, then any extra ARNs configured.
+    actions = list(dict.fromkeys([ctx.arn("sns", n.alarm_topic), *obs.alarm_actions]))
+    common = {"ActionsEnabled": True, "AlarmActions": actions, "OKActions": actions,
               "EvaluationPeriods": 1, "DatapointsToAlarm": 1}
     return [
         {**common, "AlarmName": n.alarm_etl_errors, "AlarmDescription": "The ETL Lambda raised errors",

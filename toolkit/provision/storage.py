@@ -20,6 +20,7 @@ PUBLIC_ACCESS_BLOCK = {
 }
 ENCRYPTION = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]}
 OWNERSHIP = {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+SSM_DEFAULT_KEY = "alias/aws/ssm"  # the AWS managed key of SecureStrings created without a KeyId
 
 
 def lifecycle_rules(ctx: Ctx) -> list[dict[str, Any]]:
@@ -165,24 +166,29 @@ def _same(current: Any, wanted: Any) -> bool:
 
 
 def dw_password(ctx: Ctx) -> None:
-    """A generated password for the ETL's warehouse user, kept as a SecureString; never printed."""
+    """A generated password for the ETL's warehouse user, kept as a SecureString. Created once,
+    never read back here: the ETL reads it at run time and the Ansible dw role sets it on the
+    login (its secrets role's ssm backend, `dw/etl_password` under the same prefix). Also
+    resolves the KMS key that encrypts it, for the ETL role's kms:Decrypt."""
     name = ctx.names.dw_password_parameter
     ctx.state["dw_password_parameter"] = name
-    try:
-        parameter = ctx.call("ssm", "get_parameter", Name=name, WithDecryption=True)["Parameter"]
-        ctx.state["dw_password"] = parameter["Value"]
+    ctx.state["dw_ca_parameter"] = ctx.names.dw_ca_parameter  # published by the Ansible role tls_ca
+    found = ctx.call("ssm", "describe_parameters",
+                     ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [name]}])["Parameters"]
+    if found:
         ctx.keep()
+        key = found[0].get("KeyId") or SSM_DEFAULT_KEY
+    else:
+        ctx.record("create", "ssm parameter", name, "SecureString, generated")
+        key = SSM_DEFAULT_KEY
+        if not ctx.plan_only:
+            # URL-safe, so it also fits a libpq connection URL without escaping.
+            ctx.call("ssm", "put_parameter", Name=name, Value=secrets.token_urlsafe(32), Type="SecureString",
+                     Tier="Standard",
+                     Description=f"PostgreSQL password of {ctx.cfg.etl.dw_user} on the {ctx.cfg.prefix} warehouse",
+                     Tags=ctx.tag_list())
+    if ctx.plan_only and not found:
+        # Describing an AWS managed key that does not exist yet would create it: not in a plan.
+        ctx.state["ssm_kms_key_arn"] = ctx.pending("kms key")
         return
-    except ClientError as exc:
-        if error_code(exc) != "ParameterNotFound":
-            raise
-    ctx.record("create", "ssm parameter", name, "SecureString, generated")
-    if ctx.plan_only:
-        ctx.state["dw_password"] = ctx.pending("password")
-        return
-    # URL-safe, so it also fits a libpq connection URL without escaping.
-    password = secrets.token_urlsafe(32)
-    ctx.call("ssm", "put_parameter", Name=name, Value=password, Type="SecureString", Tier="Standard",
-             Description=f"PostgreSQL password of {ctx.cfg.etl.dw_user} on the {ctx.cfg.prefix} warehouse",
-             Tags=ctx.tag_list())
-    ctx.state["dw_password"] = password
+    ctx.state["ssm_kms_key_arn"] = ctx.call("kms", "describe_key", KeyId=key)["KeyMetadata"]["Arn"]

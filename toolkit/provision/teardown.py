@@ -15,6 +15,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from toolkit.provision import flow_logs as flow_log_steps
+from toolkit.provision import monitoring
 from toolkit.provision.aws import error_code
 from toolkit.provision.engine import Ctx
 from toolkit.provision.iam import INLINE_POLICY_NAME
@@ -25,7 +27,8 @@ GONE_CODES = {"ResourceNotFoundException", "NoSuchEntity", "NoSuchBucketPolicy",
               "404", "NotFound",
               "ParameterNotFound", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist",
               "InvalidGroup.NotFound", "InvalidSubnetID.NotFound", "InvalidVpcID.NotFound",
-              "InvalidRouteTableID.NotFound", "InvalidInternetGatewayID.NotFound"}
+              "InvalidRouteTableID.NotFound", "InvalidInternetGatewayID.NotFound",
+              "ResourceNotFound", "InvalidFlowLogId.NotFound"}
 
 
 def _gone_ok(ctx: Ctx, service: str, operation: str, **kwargs: Any) -> Any:
@@ -91,6 +94,40 @@ def alarms(ctx: Ctx) -> None:
     if found:
         _delete(ctx, "cloudwatch alarm", ", ".join(found), lambda: ctx.call("cloudwatch", "delete_alarms",
                                                                             AlarmNames=found))
+
+
+def dashboard(ctx: Ctx) -> None:
+    name = ctx.names.dashboard
+    if _gone_ok(ctx, "cloudwatch", "get_dashboard", DashboardName=name) is not None:
+        _delete(ctx, "cloudwatch dashboard", name,
+                lambda: ctx.call("cloudwatch", "delete_dashboards", DashboardNames=[name]))
+
+
+def alarm_topic(ctx: Ctx) -> None:
+    """The subscriptions, the topic, then its key: scheduled for deletion (KMS keeps a key at
+    least 7 days) and its alias removed, so a new apply creates a new key."""
+    n, arn = ctx.names, monitoring.topic_arn(ctx)
+    if _gone_ok(ctx, "sns", "get_topic_attributes", TopicArn=arn) is not None:
+        for subscription in monitoring.list_subscriptions(ctx, arn):
+            # One awaiting confirmation cannot be deleted; SNS drops it with the topic.
+            if monitoring.confirmed(subscription):
+                _delete(ctx, "sns subscription", f"{subscription['Protocol']} {subscription['Endpoint']}",
+                        lambda s=subscription: _gone_ok(ctx, "sns", "unsubscribe",
+                                                        SubscriptionArn=s["SubscriptionArn"]))
+        _delete(ctx, "sns topic", n.alarm_topic, lambda: ctx.call("sns", "delete_topic", TopicArn=arn))
+    key = _gone_ok(ctx, "kms", "describe_key", KeyId=n.alarm_topic_key_alias)
+    if key is None:
+        return
+    meta = key["KeyMetadata"]
+
+    def drop_key() -> None:
+        if meta.get("KeyState") != "PendingDeletion":
+            ctx.call("kms", "schedule_key_deletion", KeyId=meta["KeyId"],
+                     PendingWindowInDays=monitoring.KEY_DELETION_DAYS)
+        ctx.call("kms", "delete_alias", AliasName=n.alarm_topic_key_alias)
+
+    _delete(ctx, "kms key", n.alarm_topic_key_alias, drop_key,
+            f"deleted by KMS after {monitoring.KEY_DELETION_DAYS} days")
 
 
 def functions(ctx: Ctx) -> None:
@@ -197,6 +234,12 @@ def endpoints(ctx: Ctx) -> None:
     _delete(ctx, "ec2 vpc-endpoint", ", ".join(ids), remove)
 
 
+def flow_logs(ctx: Ctx) -> None:
+    """The VPC's flow log and its delivery role (whether or not network.flow_logs is on now)."""
+    flow_log_steps.delete_flow_logs(ctx, flow_log_steps.owned_flow_logs(ctx), "")
+    flow_log_steps.delete_role(ctx, "VPC flow log delivery")
+
+
 def security_groups(ctx: Ctx) -> None:
     groups = [g for g in _tagged(ctx, "describe_security_groups", "SecurityGroups") if g["GroupName"] != "default"]
     if not groups:
@@ -250,7 +293,8 @@ def parameters_and_logs(ctx: Ctx) -> None:
     if _gone_ok(ctx, "ssm", "get_parameter", Name=n.dw_password_parameter) is not None:
         _delete(ctx, "ssm parameter", n.dw_password_parameter,
                 lambda: ctx.call("ssm", "delete_parameter", Name=n.dw_password_parameter))
-    for group in (n.function_log_group(n.ingest_function), n.function_log_group(n.etl_function), n.api_log_group):
+    for group in (n.function_log_group(n.ingest_function), n.function_log_group(n.etl_function), n.api_log_group,
+                  n.flow_log_group):
         found = ctx.call("logs", "describe_log_groups", logGroupNamePrefix=group)["logGroups"]
         if any(g["logGroupName"] == group for g in found):
             _delete(ctx, "logs log-group", group, lambda g=group: ctx.call("logs", "delete_log_group",
@@ -297,12 +341,15 @@ def destroy_steps(delete_data: bool) -> list[tuple[str, Callable[[Ctx], None]]]:
         ("EventBridge schedule", schedule),
         ("HTTP API", api),
         ("alarms", alarms),
+        ("dashboard", dashboard),
+        ("alarm topic", alarm_topic),
         ("Lambda functions", functions),
         ("ETL network interfaces", etl_network_interfaces),
         ("ETL failure queue", failures_queue),
         ("EC2 hosts", instances),
         ("IAM", iam),
         ("VPC endpoints", endpoints),
+        ("VPC flow logs", flow_logs),
         ("security groups", security_groups),
         ("subnets, route tables, gateway, VPC", network),
         ("parameters and log groups", parameters_and_logs),
