@@ -296,14 +296,20 @@ def _alarm_subscriptions(obs: Observability) -> None:
 
 def validate(config: Config) -> Config:
     """Check relations between fields; returns the config with its warnings attached."""
-    warnings: list[str] = []
     if not NAME_PATTERN.match(config.project):
         raise ConfigError("project", "lowercase letters, digits and '-', 2-21 characters, starting with a letter")
     if not NAME_PATTERN.match(config.environment):
         raise ConfigError("environment", "lowercase letters, digits and '-', 2-21 characters")
     if not REGION_PATTERN.match(config.region):
         raise ConfigError("region", f"not an AWS region name: {config.region!r}")
+    warnings: list[str] = []
+    for section in (_validate_network, _validate_access, _validate_hosts, _validate_storage, _validate_ingest,
+                    _validate_etl, _validate_observability):
+        warnings.extend(section(config))
+    return dataclasses.replace(config, warnings=tuple(warnings))
 
+
+def _validate_network(config: Config) -> list[str]:
     net = config.network
     vpc = _network(net.vpc_cidr, "network.vpc_cidr")
     if not 16 <= vpc.prefixlen <= 28:
@@ -322,7 +328,11 @@ def validate(config: Config) -> Config:
     if net.flow_logs_traffic_type not in FLOW_LOG_TRAFFIC_TYPES:
         raise ConfigError("network.flow_logs_traffic_type",
                           f"one of {', '.join(FLOW_LOG_TRAFFIC_TYPES)}, got {net.flow_logs_traffic_type!r}")
+    return []
 
+
+def _validate_access(config: Config) -> list[str]:
+    warnings: list[str] = []
     access = config.access
     for i, cidr in enumerate(access.admin_cidrs):
         if _network(cidr, f"access.admin_cidrs[{i}]").prefixlen == 0:
@@ -338,7 +348,10 @@ def validate(config: Config) -> Config:
                     "to accept that explicitly",
                 )
             warnings.append("access.oltp_client_cidrs opens 5432 on the OLTP host to the whole internet")
+    return warnings
 
+
+def _validate_hosts(config: Config) -> list[str]:
     hosts = config.hosts
     if hosts.ami_id and not re.match(r"^ami-[0-9a-f]{8,17}$", hosts.ami_id):
         raise ConfigError("hosts.ami_id", f"not an AMI id: {hosts.ami_id!r}")
@@ -351,7 +364,10 @@ def validate(config: Config) -> Config:
         _in_range(host.volume_gb, 8, 16384, f"hosts.{role}.volume_gb")
     if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", hosts.oltp_database):
         raise ConfigError("hosts.oltp_database", "lowercase PostgreSQL identifier expected")
+    return []
 
+
+def _validate_storage(config: Config) -> list[str]:
     storage = config.storage
     for name in ("raw_bucket_name", "ssm_transfer_bucket_name"):
         value = getattr(storage, name)
@@ -368,7 +384,11 @@ def validate(config: Config) -> Config:
         raise ConfigError("storage.raw_transition_ia_days", "S3 needs at least 30 days before STANDARD_IA")
     if storage.raw_expiration_days and storage.raw_expiration_days <= storage.raw_transition_ia_days:
         raise ConfigError("storage.raw_expiration_days", "must come after storage.raw_transition_ia_days")
+    return []
 
+
+def _validate_ingest(config: Config) -> list[str]:
+    warnings: list[str] = []
     ingest = config.ingest
     for i, origin in enumerate(ingest.cors_allowed_origins):
         if not ORIGIN_PATTERN.match(origin.rstrip("/")):
@@ -387,7 +407,10 @@ def validate(config: Config) -> Config:
     _in_range(ingest.throttling_burst_limit, 1, 100_000, "ingest.throttling_burst_limit")
     if not 0 < ingest.throttling_rate_limit <= 100_000:
         raise ConfigError("ingest.throttling_rate_limit", "must be above 0 and at most 100000")
+    return warnings
 
+
+def _validate_etl(config: Config) -> list[str]:
     etl = config.etl
     if not SCHEDULE_PATTERN.match(etl.schedule):
         raise ConfigError("etl.schedule", f"expected cron(...) or rate(N minutes|hours|days), got {etl.schedule!r}")
@@ -400,7 +423,10 @@ def validate(config: Config) -> Config:
     for name in ("dw_user", "dw_database"):
         if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", getattr(etl, name)):
             raise ConfigError(f"etl.{name}", "lowercase PostgreSQL identifier expected")
+    return []
 
+
+def _validate_observability(config: Config) -> list[str]:
     obs = config.observability
     if obs.log_retention_days not in LOG_RETENTION_VALUES:
         raise ConfigError("observability.log_retention_days",
@@ -414,7 +440,7 @@ def validate(config: Config) -> Config:
             raise ConfigError(f"observability.alarm_actions[{i}]",
                               f"an SNS topic of {parts[3]}; alarms in {config.region} can only notify topics there")
     _alarm_subscriptions(obs)
-    return dataclasses.replace(config, warnings=tuple(warnings))
+    return []
 
 
 def parse(raw: Any) -> Config:

@@ -6,12 +6,14 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from toolkit.provision.aws import Clients, Retrier
 from toolkit.provision.config import Config
 
 PENDING_PREFIX = "<new "
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,14 @@ class Ctx:
         change = Change(action, kind, name, detail)
         self.changes.append(change)
         self.reporter.change(change)
+
+    def reconcile(self, action: str, kind: str, name: str, detail: str = "",
+                  apply: Callable[[], T] | None = None) -> T | None:
+        """Record one change and, unless this is a plan, make it: `apply`'s result, or None in a plan."""
+        self.record(action, kind, name, detail)
+        if self.plan_only or apply is None:
+            return None
+        return apply()
 
     def keep(self) -> None:
         self.unchanged += 1

@@ -84,23 +84,23 @@ def delivery_role(ctx: Ctx) -> None:
     ctx.state["flow_logs_role_arn"] = role["Arn"]
     ctx.keep()
     if _document(role["AssumeRolePolicyDocument"]) != canonical_json(trust):
-        ctx.record("update", "iam role", name, "trust policy")
-        if not ctx.plan_only:
-            ctx.call("iam", "update_assume_role_policy", RoleName=name, PolicyDocument=json.dumps(trust))
+        ctx.reconcile("update", "iam role", name, "trust policy",
+                      apply=lambda: ctx.call("iam", "update_assume_role_policy", RoleName=name,
+                                             PolicyDocument=json.dumps(trust)))
     if _inline_policy(ctx) != canonical_json(inline):
-        ctx.record("update", "iam role", name, "inline policy")
-        if not ctx.plan_only:
-            ctx.call("iam", "put_role_policy", RoleName=name, PolicyName=DELIVERY_POLICY_NAME,
-                     PolicyDocument=json.dumps(inline))
+        ctx.reconcile("update", "iam role", name, "inline policy",
+                      apply=lambda: ctx.call("iam", "put_role_policy", RoleName=name, PolicyName=DELIVERY_POLICY_NAME,
+                                             PolicyDocument=json.dumps(inline)))
 
 
 def delete_role(ctx: Ctx, detail: str) -> None:
     name = ctx.names.flow_logs_role
     if _get_role(ctx) is None:
         return
-    ctx.record("delete", "iam role", name, detail)
-    if ctx.plan_only:
-        return
+    ctx.reconcile("delete", "iam role", name, detail, apply=lambda: _delete_role(ctx, name))
+
+
+def _delete_role(ctx: Ctx, name: str) -> None:
     for policy in ctx.call("iam", "list_role_policies", RoleName=name)["PolicyNames"]:
         ctx.call("iam", "delete_role_policy", RoleName=name, PolicyName=policy)
     for policy in ctx.call("iam", "list_attached_role_policies", RoleName=name)["AttachedPolicies"]:
@@ -112,13 +112,12 @@ def delete_flow_logs(ctx: Ctx, found: list[dict[str, Any]], detail: str) -> None
     if not found:
         return
     ids = [f["FlowLogId"] for f in found]
-    ctx.record("delete", "ec2 flow-log", ", ".join(ids), detail)
-    if not ctx.plan_only:
-        unsuccessful = ctx.call("ec2", "delete_flow_logs", FlowLogIds=ids).get("Unsuccessful") or []
-        failed = [u for u in unsuccessful if u.get("Error", {}).get("Code") != "InvalidFlowLogId.NotFound"]
-        if failed:
-            raise RuntimeError(f"could not delete flow log {failed[0].get('ResourceId')}: "
-                               f"{failed[0].get('Error', {}).get('Message')}")
+    unsuccessful = ctx.reconcile("delete", "ec2 flow-log", ", ".join(ids), detail,
+                                 apply=lambda: ctx.call("ec2", "delete_flow_logs", FlowLogIds=ids).get("Unsuccessful"))
+    failed = [u for u in unsuccessful or [] if u.get("Error", {}).get("Code") != "InvalidFlowLogId.NotFound"]
+    if failed:
+        raise RuntimeError(f"could not delete flow log {failed[0].get('ResourceId')}: "
+                           f"{failed[0].get('Error', {}).get('Message')}")
 
 
 def _drift(ctx: Ctx, flow_log: dict[str, Any]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
@@ -71,9 +72,9 @@ def roles(ctx: Ctx) -> None:
             ctx.state[key] = role["Arn"]
             ctx.keep()
             if _document(role["AssumeRolePolicyDocument"]) != canonical_json(trust):
-                ctx.record("update", "iam role", name, "trust policy")
-                if not ctx.plan_only:
-                    ctx.call("iam", "update_assume_role_policy", RoleName=name, PolicyDocument=json.dumps(trust))
+                ctx.reconcile("update", "iam role", name, "trust policy",
+                              apply=partial(ctx.call, "iam", "update_assume_role_policy", RoleName=name,
+                                            PolicyDocument=json.dumps(trust)))
             found = _get(ctx, "get_role_policy", "PolicyDocument", RoleName=name, PolicyName=INLINE_POLICY_NAME)
             current_inline = _document(found) if found is not None else None
             attached = ctx.call("iam", "list_attached_role_policies", RoleName=name)["AttachedPolicies"]
@@ -109,7 +110,7 @@ def instance_profile(ctx: Ctx) -> None:
     else:
         ctx.keep()
         if role not in {r["RoleName"] for r in profile.get("Roles", [])}:
-            ctx.record("update", "iam instance-profile", name, f"add role {role}")
-            if not ctx.plan_only:
-                ctx.call("iam", "add_role_to_instance_profile", InstanceProfileName=name, RoleName=role)
+            ctx.reconcile("update", "iam instance-profile", name, f"add role {role}",
+                          apply=lambda: ctx.call("iam", "add_role_to_instance_profile", InstanceProfileName=name,
+                                                 RoleName=role))
     ctx.state["instance_profile_arn"] = profile["Arn"]

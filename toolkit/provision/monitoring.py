@@ -11,6 +11,7 @@ account's alarms named <prefix>-* (aws:SourceAccount, aws:SourceArn).
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -115,13 +116,12 @@ def alarm_topic_key(ctx: Ctx) -> None:
         ctx.call("kms", "enable_key", KeyId=key_id)
     current = ctx.call("kms", "get_key_policy", KeyId=key_id, PolicyName="default")["Policy"]
     if canonical_json(current) != canonical_json(wanted):
-        ctx.record("update", "kms key", alias, "key policy")
-        if not ctx.plan_only:
-            ctx.call("kms", "put_key_policy", KeyId=key_id, PolicyName="default", Policy=json.dumps(wanted))
+        ctx.reconcile("update", "kms key", alias, "key policy",
+                      apply=lambda: ctx.call("kms", "put_key_policy", KeyId=key_id, PolicyName="default",
+                                             Policy=json.dumps(wanted)))
     if not ctx.call("kms", "get_key_rotation_status", KeyId=key_id).get("KeyRotationEnabled"):
-        ctx.record("update", "kms key", alias, "enable rotation")
-        if not ctx.plan_only:
-            ctx.call("kms", "enable_key_rotation", KeyId=key_id)
+        ctx.reconcile("update", "kms key", alias, "enable rotation",
+                      apply=lambda: ctx.call("kms", "enable_key_rotation", KeyId=key_id))
 
 
 # --- SNS topic and subscriptions -------------------------------------------------------------
@@ -160,10 +160,9 @@ def alarm_topic(ctx: Ctx) -> None:
                 current.get(attribute) else current.get(attribute) == value)
         if same:
             continue
-        ctx.record("update", "sns topic", name, attribute)
-        if not ctx.plan_only:
-            ctx.call("sns", "set_topic_attributes", TopicArn=ctx.state["alarm_topic_arn"], AttributeName=attribute,
-                     AttributeValue=value)
+        ctx.reconcile("update", "sns topic", name, attribute,
+                      apply=partial(ctx.call, "sns", "set_topic_attributes", TopicArn=ctx.state["alarm_topic_arn"],
+                                    AttributeName=attribute, AttributeValue=value))
 
 
 def wanted_subscriptions(ctx: Ctx) -> list[tuple[str, str]]:
@@ -202,10 +201,9 @@ def subscriptions(ctx: Ctx) -> None:
                 ctx.reporter.note(f"the {protocol} subscription {endpoint} awaits confirmation (SNS sent a link; "
                                   "it is deleted if not confirmed within 48 hours, and the next apply asks again)")
             continue
-        ctx.record("create", "sns subscription", f"{protocol} {endpoint}", "until confirmed by its recipient")
-        if not ctx.plan_only:
-            ctx.call("sns", "subscribe", TopicArn=arn, Protocol=protocol, Endpoint=endpoint,
-                     ReturnSubscriptionArn=True)
+        ctx.reconcile("create", "sns subscription", f"{protocol} {endpoint}", "until confirmed by its recipient",
+                      apply=partial(ctx.call, "sns", "subscribe", TopicArn=arn, Protocol=protocol, Endpoint=endpoint,
+                                    ReturnSubscriptionArn=True))
     for subscription in existing.values():
         protocol, endpoint = subscription["Protocol"], subscription["Endpoint"]
         if protocol not in MANAGED_PROTOCOLS:
@@ -215,9 +213,9 @@ def subscriptions(ctx: Ctx) -> None:
             ctx.reporter.note(f"the {protocol} subscription {endpoint} is no longer configured but awaits "
                               "confirmation, which SNS does not let anyone cancel; it expires within 48 hours")
         else:
-            ctx.record("delete", "sns subscription", f"{protocol} {endpoint}", "no longer configured")
-            if not ctx.plan_only:
-                ctx.call("sns", "unsubscribe", SubscriptionArn=subscription["SubscriptionArn"])
+            ctx.reconcile("delete", "sns subscription", f"{protocol} {endpoint}", "no longer configured",
+                          apply=partial(ctx.call, "sns", "unsubscribe",
+                                        SubscriptionArn=subscription["SubscriptionArn"]))
 
 
 # --- dashboard -------------------------------------------------------------------------------
@@ -304,24 +302,23 @@ def dashboard(ctx: Ctx) -> None:
     current = _dashboard(ctx)
     if not ctx.cfg.observability.dashboard:
         if current is not None:
-            ctx.record("delete", "cloudwatch dashboard", name, "observability.dashboard is off")
-            if not ctx.plan_only:
-                ctx.call("cloudwatch", "delete_dashboards", DashboardNames=[name])
+            ctx.reconcile("delete", "cloudwatch dashboard", name, "observability.dashboard is off",
+                          apply=lambda: ctx.call("cloudwatch", "delete_dashboards", DashboardNames=[name]))
         return
     ctx.state["dashboard"] = name
     body = dashboard_body(ctx)
     if current is None:
-        ctx.record("create", "cloudwatch dashboard", name, f"{len(body['widgets'])} widgets")
+        action, detail = "create", f"{len(body['widgets'])} widgets"
     elif json.loads(current) == body:
         ctx.keep()
         return
     else:
-        ctx.record("update", "cloudwatch dashboard", name, "widgets")
-    if not ctx.plan_only:
-        messages = ctx.call("cloudwatch", "put_dashboard", DashboardName=name,
-                            DashboardBody=json.dumps(body, separators=(",", ":"))).get("DashboardValidationMessages")
-        for message in messages or []:
-            ctx.reporter.note(f"dashboard {name}: {message.get('DataPath', '')} {message.get('Message', '')}")
+        action, detail = "update", "widgets"
+    messages = ctx.reconcile(action, "cloudwatch dashboard", name, detail, apply=lambda: ctx.call(
+        "cloudwatch", "put_dashboard", DashboardName=name,
+        DashboardBody=json.dumps(body, separators=(",", ":"))).get("DashboardValidationMessages"))
+    for message in messages or []:
+        ctx.reporter.note(f"dashboard {name}: {message.get('DataPath', '')} {message.get('Message', '')}")
 
 
 def dashboard_url(region: str, name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, NamedTuple
 
 from toolkit.provision.engine import Ctx, canonical_json
@@ -189,10 +190,9 @@ def s3_gateway_endpoint(ctx: Ctx) -> None:
     if not modify:
         ctx.keep()
         return
-    ctx.record("update", "ec2 vpc-endpoint", name, ", ".join(sorted(modify)))
-    if not ctx.plan_only:
-        ctx.call("ec2", "modify_vpc_endpoint", VpcEndpointId=endpoint_id,
-                 **{k: v for k, v in modify.items() if v})
+    ctx.reconcile("update", "ec2 vpc-endpoint", name, ", ".join(sorted(modify)),
+                  apply=lambda: ctx.call("ec2", "modify_vpc_endpoint", VpcEndpointId=endpoint_id,
+                                         **{k: v for k, v in modify.items() if v}))
 
 
 def ssm_interface_endpoints(ctx: Ctx) -> None:
@@ -211,9 +211,9 @@ def ssm_interface_endpoints(ctx: Ctx) -> None:
                           {"Name": "service-name", "Values": [service]},
                           {"Name": "vpc-endpoint-state", "Values": ["pending", "available"]})
         if found and not wanted:
-            ctx.record("delete", "ec2 vpc-endpoint", name, "network.ssm_interface_endpoints is false")
-            if not ctx.plan_only:
-                ctx.call("ec2", "delete_vpc_endpoints", VpcEndpointIds=[found[0]["VpcEndpointId"]])
+            ctx.reconcile("delete", "ec2 vpc-endpoint", name, "network.ssm_interface_endpoints is false",
+                          apply=partial(ctx.call, "ec2", "delete_vpc_endpoints",
+                                        VpcEndpointIds=[found[0]["VpcEndpointId"]]))
         elif found:
             ctx.state[f"{short}_endpoint_id"] = found[0]["VpcEndpointId"]
             ctx.keep()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -49,13 +50,14 @@ def log_groups(ctx: Ctx) -> None:
             ctx.keep()
             if found[0].get("retentionInDays") == retention:
                 continue
-            ctx.record("update", "logs log-group", group, f"retention {retention} days")
-        else:
-            ctx.record("create", "logs log-group", group, f"retention {retention} days")
-            if not ctx.plan_only:
-                ctx.call("logs", "create_log_group", logGroupName=group, tags=ctx.cfg.tags())
-        if not ctx.plan_only:
-            ctx.call("logs", "put_retention_policy", logGroupName=group, retentionInDays=retention)
+        ctx.reconcile("update" if found else "create", "logs log-group", group, f"retention {retention} days",
+                      apply=partial(_put_log_group, ctx, group, retention, create=not found))
+
+
+def _put_log_group(ctx: Ctx, group: str, retention: int, create: bool) -> None:
+    if create:
+        ctx.call("logs", "create_log_group", logGroupName=group, tags=ctx.cfg.tags())
+    ctx.call("logs", "put_retention_policy", logGroupName=group, retentionInDays=retention)
 
 
 def failures_queue(ctx: Ctx) -> None:
@@ -199,20 +201,21 @@ def functions(ctx: Ctx) -> None:
         ctx.state[f"{function}_function_arn"] = current["FunctionArn"]
         ctx.keep()
         if zip_bytes is not None and current.get("CodeSha256") != code_sha256(zip_bytes):
-            ctx.record("update", "lambda function", name, "code")
-            if not ctx.plan_only:
-                ctx.call("lambda", "update_function_code", FunctionName=name, ZipFile=zip_bytes,
-                         Architectures=[ARCHITECTURE])
-                ctx.clients("lambda").get_waiter("function_updated_v2").wait(FunctionName=name,
-                                                                             WaiterConfig={"Delay": 2})
+            ctx.reconcile("update", "lambda function", name, "code",
+                          apply=partial(_update_function, ctx, "update_function_code", FunctionName=name,
+                                        ZipFile=zip_bytes, Architectures=[ARCHITECTURE]))
         drift = _configuration_drift(current, wanted)
         if drift:
-            ctx.record("update", "lambda function", name, ", ".join(drift))
-            if not ctx.plan_only:
-                ctx.call("lambda", "update_function_configuration", iam_propagation=True, **wanted)
-                ctx.clients("lambda").get_waiter("function_updated_v2").wait(FunctionName=name,
-                                                                             WaiterConfig={"Delay": 2})
+            ctx.reconcile("update", "lambda function", name, ", ".join(drift),
+                          apply=partial(_update_function, ctx, "update_function_configuration",
+                                        iam_propagation=True, **wanted))
     _etl_async_destination(ctx)
+
+
+def _update_function(ctx: Ctx, operation: str, *, iam_propagation: bool = False, **kwargs: Any) -> None:
+    ctx.call("lambda", operation, iam_propagation=iam_propagation, **kwargs)
+    ctx.clients("lambda").get_waiter("function_updated_v2").wait(FunctionName=kwargs["FunctionName"],
+                                                                 WaiterConfig={"Delay": 2})
 
 
 def _etl_async_destination(ctx: Ctx) -> None:
@@ -230,9 +233,9 @@ def _etl_async_destination(ctx: Ctx) -> None:
             == wanted["DestinationConfig"]["OnFailure"]["Destination"]):
         ctx.keep()
         return
-    ctx.record("update" if current else "create", "lambda event-invoke-config", name, "on failure → SQS")
-    if not ctx.plan_only:
-        ctx.call("lambda", "put_function_event_invoke_config", iam_propagation=True, FunctionName=name, **wanted)
+    ctx.reconcile("update" if current else "create", "lambda event-invoke-config", name, "on failure → SQS",
+                  apply=lambda: ctx.call("lambda", "put_function_event_invoke_config", iam_propagation=True,
+                                         FunctionName=name, **wanted))
 
 
 def _ensure_permission(ctx: Ctx, function: str, sid: str, principal: str, source_arn: str) -> None:
@@ -243,28 +246,44 @@ def _ensure_permission(ctx: Ctx, function: str, sid: str, principal: str, source
     except ClientError as exc:
         if error_code(exc) != "ResourceNotFoundException":
             raise
-    for statement in statements:
-        if statement.get("Sid") == sid:
-            condition = statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn")
-            if condition == source_arn:
-                ctx.keep()
-                return
-            ctx.record("update", "lambda permission", f"{function}/{sid}", source_arn)
-            if not ctx.plan_only:
-                ctx.call("lambda", "remove_permission", FunctionName=name, StatementId=sid)
-            break
-    else:
-        ctx.record("create", "lambda permission", f"{function}/{sid}", f"{principal} from {source_arn}")
-    if not ctx.plan_only:
+    current = next((s for s in statements if s.get("Sid") == sid), None)
+    if current is not None and current.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn") == source_arn:
+        ctx.keep()
+        return
+
+    def permit() -> None:
+        if current is not None:  # a statement's condition cannot be changed in place
+            ctx.call("lambda", "remove_permission", FunctionName=name, StatementId=sid)
         ctx.call("lambda", "add_permission", FunctionName=name, StatementId=sid, Action="lambda:InvokeFunction",
                  Principal=principal, SourceArn=source_arn, SourceAccount=ctx.account)
+
+    if current is None:
+        ctx.reconcile("create", "lambda permission", f"{function}/{sid}", f"{principal} from {source_arn}",
+                      apply=permit)
+    else:
+        ctx.reconcile("update", "lambda permission", f"{function}/{sid}", source_arn, apply=permit)
 
 
 # --- HTTP API ----------------------------------------------------------------------------
 
 
 def http_api(ctx: Ctx) -> None:
-    n, ingest = ctx.names, ctx.cfg.ingest
+    """The ingest API, its Lambda integration, its routes, its $default stage and the invoke permission."""
+    found = _api(ctx)
+    if found is None:
+        return  # a plan of a new API: its integration, routes and stage are part of its creation
+    api_id, created = found
+    integration_id = _api_integration(ctx, api_id, created)
+    if integration_id is None:
+        return
+    _api_routes(ctx, api_id, f"integrations/{integration_id}", created)
+    _api_stage(ctx, api_id, created)
+    _api_permission(ctx, api_id)
+
+
+def _api(ctx: Ctx) -> tuple[str, bool] | None:
+    """The API's id and whether this run creates it; None in a plan that would create it."""
+    n = ctx.names
     apis = [a for page in ctx.clients("apigatewayv2").get_paginator("get_apis").paginate() for a in page["Items"]]
     mine = [a for a in apis if a["Name"] == n.api and a.get("Tags", {}).get("Project") == ctx.cfg.project
             and a.get("Tags", {}).get("Environment") == ctx.cfg.environment]
@@ -272,34 +291,39 @@ def http_api(ctx: Ctx) -> None:
         api = mine[0]
         ctx.keep()
         if api.get("CorsConfiguration"):
-            ctx.record("update", "apigateway http-api", n.api, "remove API-level CORS (the function answers it)")
-            if not ctx.plan_only:
-                ctx.call("apigatewayv2", "delete_cors_configuration", ApiId=api["ApiId"])
+            ctx.reconcile("update", "apigateway http-api", n.api, "remove API-level CORS (the function answers it)",
+                          apply=lambda: ctx.call("apigatewayv2", "delete_cors_configuration", ApiId=api["ApiId"]))
     else:
-        ctx.record("create", "apigateway http-api", n.api, " and ".join(route_keys(ingest)) + " → ingest")
+        ctx.record("create", "apigateway http-api", n.api, " and ".join(route_keys(ctx.cfg.ingest)) + " → ingest")
         if ctx.plan_only:
             ctx.state["api_id"] = ctx.pending("api")
             ctx.state["api_endpoint"] = ctx.pending("api endpoint")
-            return
+            return None
         api = ctx.call("apigatewayv2", "create_api", Name=n.api, ProtocolType="HTTP", Tags=ctx.cfg.tags(),
                        Description="Clickstream ingest: POST /clickstream")
-    api_id = ctx.state["api_id"] = api["ApiId"]
+    ctx.state["api_id"] = api["ApiId"]
     ctx.state["api_endpoint"] = api["ApiEndpoint"]
-    created = not mine
-    function_arn = ctx.state["ingest_function_arn"]
+    return api["ApiId"], not mine
 
+
+def _api_integration(ctx: Ctx, api_id: str, created: bool) -> str | None:
+    """The id of the integration with the ingest function; None in a plan that would create it."""
+    function_arn = ctx.state["ingest_function_arn"]
     integrations = ctx.call("apigatewayv2", "get_integrations", ApiId=api_id)["Items"]
     integration = next((i for i in integrations if i.get("IntegrationUri") == function_arn), None)
     if integration is None:
         if not created:
-            ctx.record("create", "apigateway integration", n.api, "ingest, payload 2.0")
+            ctx.record("create", "apigateway integration", ctx.names.api, "ingest, payload 2.0")
         if ctx.plan_only:
-            return
+            return None
         integration = ctx.call("apigatewayv2", "create_integration", ApiId=api_id, IntegrationType="AWS_PROXY",
                                IntegrationUri=function_arn, PayloadFormatVersion="2.0", TimeoutInMillis=29000)
-    target = f"integrations/{integration['IntegrationId']}"
+    return integration["IntegrationId"]
+
+
+def _api_routes(ctx: Ctx, api_id: str, target: str, created: bool) -> None:
     routes = {r["RouteKey"]: r for r in ctx.call("apigatewayv2", "get_routes", ApiId=api_id)["Items"]}
-    wanted = route_keys(ingest)
+    wanted = route_keys(ctx.cfg.ingest)
     for route_key in wanted:
         route = routes.get(route_key)
         if route is None:
@@ -308,16 +332,19 @@ def http_api(ctx: Ctx) -> None:
             if not ctx.plan_only:
                 ctx.call("apigatewayv2", "create_route", ApiId=api_id, RouteKey=route_key, Target=target)
         elif route.get("Target") != target:
-            ctx.record("update", "apigateway route", route_key, target)
-            if not ctx.plan_only:
-                ctx.call("apigatewayv2", "update_route", ApiId=api_id, RouteId=route["RouteId"], Target=target)
+            ctx.reconcile("update", "apigateway route", route_key, target,
+                          apply=partial(ctx.call, "apigatewayv2", "update_route", ApiId=api_id,
+                                        RouteId=route["RouteId"], Target=target))
     for route_key, route in routes.items():
         if route_key not in wanted:
-            ctx.record("delete", "apigateway route", route_key, "not part of the design")
-            if not ctx.plan_only:
-                ctx.call("apigatewayv2", "delete_route", ApiId=api_id, RouteId=route["RouteId"])
+            ctx.reconcile("delete", "apigateway route", route_key, "not part of the design",
+                          apply=partial(ctx.call, "apigatewayv2", "delete_route", ApiId=api_id,
+                                        RouteId=route["RouteId"]))
 
-    log_group_arn = ctx.arn("logs", f"log-group:{n.api_log_group}")
+
+def _api_stage(ctx: Ctx, api_id: str, created: bool) -> None:
+    ingest = ctx.cfg.ingest
+    log_group_arn = ctx.arn("logs", f"log-group:{ctx.names.api_log_group}")
     stage_settings = {
         "AutoDeploy": True,
         "DefaultRouteSettings": {"ThrottlingBurstLimit": ingest.throttling_burst_limit,
@@ -337,18 +364,21 @@ def http_api(ctx: Ctx) -> None:
         if not ctx.plan_only:
             ctx.call("apigatewayv2", "create_stage", ApiId=api_id, StageName="$default", Tags=ctx.cfg.tags(),
                      **stage_settings)
-    else:
-        route_settings = stage.get("DefaultRouteSettings", {})
-        drift = [k for k in ("ThrottlingBurstLimit", "ThrottlingRateLimit")
-                 if route_settings.get(k) != stage_settings["DefaultRouteSettings"][k]]
-        if not stage.get("AutoDeploy"):
-            drift.append("AutoDeploy")
-        if stage.get("AccessLogSettings") != stage_settings["AccessLogSettings"]:
-            drift.append("AccessLogSettings")
-        if drift:
-            ctx.record("update", "apigateway stage", "$default", ", ".join(drift))
-            if not ctx.plan_only:
-                ctx.call("apigatewayv2", "update_stage", ApiId=api_id, StageName="$default", **stage_settings)
+        return
+    route_settings = stage.get("DefaultRouteSettings", {})
+    drift = [k for k in ("ThrottlingBurstLimit", "ThrottlingRateLimit")
+             if route_settings.get(k) != stage_settings["DefaultRouteSettings"][k]]
+    if not stage.get("AutoDeploy"):
+        drift.append("AutoDeploy")
+    if stage.get("AccessLogSettings") != stage_settings["AccessLogSettings"]:
+        drift.append("AccessLogSettings")
+    if drift:
+        ctx.reconcile("update", "apigateway stage", "$default", ", ".join(drift),
+                      apply=lambda: ctx.call("apigatewayv2", "update_stage", ApiId=api_id, StageName="$default",
+                                             **stage_settings))
+
+
+def _api_permission(ctx: Ctx, api_id: str) -> None:
     # Invocations through this API's /clickstream routes only, any stage and method.
     _ensure_permission(ctx, "ingest", "http-api-clickstream", "apigateway.amazonaws.com",
                        ctx.arn("execute-api", f"{api_id}/*/*/clickstream"))
@@ -427,7 +457,7 @@ def alarms(ctx: Ctx) -> None:
     for spec in specs:
         existing = current.get(spec["AlarmName"])
         if existing is None:
-            ctx.record("create", "cloudwatch alarm", spec["AlarmName"], spec["MetricName"])
+            action, detail = "create", spec["MetricName"]
         else:
             drift = [k for k, v in spec.items() if k not in {"Dimensions"} and existing.get(k) != v]
             if sorted(existing.get("Dimensions", []), key=lambda d: d["Name"]) != sorted(
@@ -436,6 +466,6 @@ def alarms(ctx: Ctx) -> None:
             if not drift:
                 ctx.keep()
                 continue
-            ctx.record("update", "cloudwatch alarm", spec["AlarmName"], ", ".join(drift))
-        if not ctx.plan_only:
-            ctx.call("cloudwatch", "put_metric_alarm", **spec, Tags=ctx.tag_list())
+            action, detail = "update", ", ".join(drift)
+        ctx.reconcile(action, "cloudwatch alarm", spec["AlarmName"], detail,
+                      apply=partial(ctx.call, "cloudwatch", "put_metric_alarm", **spec, Tags=ctx.tag_list()))

@@ -179,14 +179,12 @@ def dw_password(ctx: Ctx) -> None:
         ctx.keep()
         key = found[0].get("KeyId") or SSM_DEFAULT_KEY
     else:
-        ctx.record("create", "ssm parameter", name, "SecureString, generated")
+        # URL-safe, so it also fits a libpq connection URL without escaping.
+        ctx.reconcile("create", "ssm parameter", name, "SecureString, generated", apply=lambda: ctx.call(
+            "ssm", "put_parameter", Name=name, Value=secrets.token_urlsafe(32), Type="SecureString", Tier="Standard",
+            Description=f"PostgreSQL password of {ctx.cfg.etl.dw_user} on the {ctx.cfg.prefix} warehouse",
+            Tags=ctx.tag_list()))
         key = SSM_DEFAULT_KEY
-        if not ctx.plan_only:
-            # URL-safe, so it also fits a libpq connection URL without escaping.
-            ctx.call("ssm", "put_parameter", Name=name, Value=secrets.token_urlsafe(32), Type="SecureString",
-                     Tier="Standard",
-                     Description=f"PostgreSQL password of {ctx.cfg.etl.dw_user} on the {ctx.cfg.prefix} warehouse",
-                     Tags=ctx.tag_list())
     if ctx.plan_only and not found:
         # Describing an AWS managed key that does not exist yet would create it: not in a plan.
         ctx.state["ssm_kms_key_arn"] = ctx.pending("kms key")

@@ -58,9 +58,7 @@ def _when_free(ctx: Ctx, what: str, service: str, operation: str, **kwargs: Any)
 
 
 def _delete(ctx: Ctx, kind: str, name: str, action: Callable[[], Any], detail: str = "") -> None:
-    ctx.record("delete", kind, name, detail)
-    if not ctx.plan_only:
-        action()
+    ctx.reconcile("delete", kind, name, detail, apply=action)
 
 
 def schedule(ctx: Ctx) -> None:
