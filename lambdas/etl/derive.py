@@ -34,6 +34,8 @@ from typing import Any
 
 from clickstream_common import contract
 
+from .transaction import transaction
+
 INACTIVITY = "30 minutes"
 SESSION_CAP_SECONDS = 86400
 # Page events are those with a page_role, which the event's tracker dialect gives
@@ -698,22 +700,7 @@ def _run_statements(connection: Any, script: str, **params: Any) -> None:
             connection.run(statement, **{k: v for k, v in params.items() if f":{k}" in statement})
 
 
-@contextlib.contextmanager
-def _transaction(connection: Any):
-    connection.run("START TRANSACTION")
-    try:
-        # Window functions and hash aggregates over the touched events: keep them in memory.
-        connection.run("SET LOCAL work_mem = '256MB'")
-        # Statements over a few touched days: JIT compilation costs more than it saves.
-        connection.run("SET LOCAL jit = off")
-        yield
-        connection.run("COMMIT")
-    except BaseException:
-        _rollback(connection)
-        raise
-
-
-def _rollback(connection: Any) -> None:
-    # The connection may be gone; the original error is the one that matters.
-    with contextlib.suppress(Exception):
-        connection.run("ROLLBACK")
+def _transaction(connection: Any) -> contextlib.AbstractContextManager[None]:
+    # Window functions and hash aggregates over the touched events: keep them in memory.
+    # Statements over a few touched days: JIT compilation costs more than it saves.
+    return transaction(connection, work_mem="256MB", jit="off")

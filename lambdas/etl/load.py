@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import copy_text
 from .normalize import EPOCH_MICROS_COLUMNS, EVENT_COLUMNS, CopyObject, utf8
+from .transaction import transaction
 
 _COLUMNS = (*EVENT_COLUMNS, "etl_run_id")
 _COLUMN_LIST = ", ".join(_COLUMNS)
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 def epoch_micros_sql(column: str) -> str:
     """SQL for the timestamptz of ``column``'s integer microseconds since the epoch.
@@ -341,21 +342,6 @@ class BatchResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per load step
 
 
-def _field(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if value is True:
-        return "t"
-    if value is False:
-        return "f"
-    if isinstance(value, str):
-        # PostgreSQL text cannot hold NUL; a rejected line keeps the rest of its text.
-        return value.translate(_ESCAPES).replace("\x00", "\ufffd")
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
 def copy_chunks(lines: Iterable[str], size: int = 1 << 20) -> Iterator[bytes]:
     """Lines joined into ~1 MiB messages: pg8000 sends (and flushes) one message per item."""
     chunk: list[str] = []
@@ -432,7 +418,7 @@ def _object_line(info: ObjectInfo, parsed: CopyObject | None, skipped: tuple[str
         values = (info.key, info.etag, info.size, info.last_modified, parsed.lines, len(parsed.rejected),
                   info.storage_class, "loaded" if why is None else "rejected",
                   None if why is None else "unreadable_object", why)
-    return "\t".join(map(_field, values)) + "\n"
+    return copy_text.fields(values) + "\n"
 
 
 def load_batch(connection: Any, run_id: int, parsed: list[tuple[ObjectInfo, CopyObject]],
@@ -451,8 +437,7 @@ def load_batch(connection: Any, run_id: int, parsed: list[tuple[ObjectInfo, Copy
         t = now
 
     # Sorts and hashes over a whole batch: in memory, not in temp files.
-    connection.run("START TRANSACTION; SET LOCAL work_mem = '64MB'")
-    try:
+    with transaction(connection, work_mem="64MB"):
         if rows:
             connection.run(f"COPY etl_stage_copy ({_COLUMN_LIST}) FROM STDIN",
                            stream=byte_chunks(p.data for p in objects))
@@ -489,8 +474,8 @@ def load_batch(connection: Any, run_id: int, parsed: list[tuple[ObjectInfo, Copy
         if rejects:
             connection.run(
                 "COPY etl_stage_rejects FROM STDIN",
-                stream=copy_chunks("\t".join(map(_field, (key, r.line_no, r.event_id, r.code, r.field, r.reason,
-                                                           r.raw_line, r.received_at))) + "\n" for key, r in rejects),
+                stream=copy_chunks(copy_text.fields((key, r.line_no, r.event_id, r.code, r.field, r.reason,
+                                                     r.raw_line, r.received_at)) + "\n" for key, r in rejects),
             )
             connection.run(_REJECTS, run_id=run_id)
             if connection.run(_UNLOAD_REJECTED, run_id=run_id)[0][0]:
@@ -499,17 +484,8 @@ def load_batch(connection: Any, run_id: int, parsed: list[tuple[ObjectInfo, Copy
             result.events_loaded += loaded
             result.events_duplicate += duplicate
         lap("ledger")
-        connection.run("COMMIT")
-        lap("commit")
-    except BaseException:
-        _rollback(connection)
-        raise
+    lap("commit")
     result.events_read = sum(p.lines for p in objects)
     result.events_rejected = len(rejects)
     return result
 
-
-def _rollback(connection: Any) -> None:
-    # The connection may be gone; the original error is the one that matters.
-    with contextlib.suppress(Exception):
-        connection.run("ROLLBACK")

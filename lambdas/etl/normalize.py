@@ -2,8 +2,8 @@
 
 Spellings go through ``clickstream_common.contract`` only; this module adds what the
 warehouse derives: corrected event time, URL parts, UTM, channel, user agent, bot flag.
-Rows come out as tuples in ``EVENT_COLUMNS`` order (``parse_object``), or straight as COPY
-text for the loader (``parse_object_copy``).
+Rows come out as ``EventRow``s (``parse_object``), or straight as COPY text for the loader
+(``parse_object_copy``, through ``copy_text``).
 """
 
 from __future__ import annotations
@@ -18,27 +18,80 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from clickstream_common import contract
 from clickstream_common import dialect as dialects
 
-# clickstream_events' columns, in the order rows are built and COPYed (etl_run_id excluded:
-# the loader adds it).
-EVENT_COLUMNS = (
-    "event_id", "event_timestamp", "event_name", "user_id", "user_login_state", "identity_source",
-    "client_id", "session_id", "is_first_visit", "product_id", "product_name", "product_category",
-    "product_brand", "product_price", "product_discount_price", "product_url_path",
-    "event_type", "received_at", "client_created_at", "client_sent_at", "login_state",
-    "page_url", "page_path", "page_title", "referrer", "referrer_host", "channel",
-    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
-    "device_type", "browser_family", "browser_version", "os_family", "os_version", "is_bot",
-    "ip_truncated", "transaction_id", "value", "currency", "quantity", "search_term",
-    "item_list_id", "item_list_name", "element_tag", "element_id", "element_role", "element_text", "element_href",
-    "element_dataset", "page_role", "dialect",
-    "session_group", "raw_object_key", "raw_line",
-)
+from . import copy_text
+
+
+class EventRow(NamedTuple):
+    """One row of clickstream_events, etl_run_id excluded (the loader adds it): the fields in the
+    order rows are COPYed. Timestamps are datetimes, or integer microseconds since the epoch in
+    rows built for COPY text (``EPOCH_MICROS_COLUMNS``)."""
+    event_id: str
+    event_timestamp: datetime | int
+    event_name: str
+    user_id: str | None
+    user_login_state: str | None
+    identity_source: str | None
+    client_id: str | None
+    session_id: str | None
+    is_first_visit: bool | None
+    product_id: str | None
+    product_name: str | None
+    product_category: str | None
+    product_brand: str | None
+    product_price: Decimal | None
+    product_discount_price: Decimal | None
+    product_url_path: str | None
+    event_type: str
+    received_at: datetime | int
+    client_created_at: datetime | int | None
+    client_sent_at: datetime | int | None
+    login_state: str
+    page_url: str | None
+    page_path: str | None
+    page_title: str | None
+    referrer: str | None
+    referrer_host: str | None
+    channel: str
+    utm_source: str | None
+    utm_medium: str | None
+    utm_campaign: str | None
+    utm_term: str | None
+    utm_content: str | None
+    device_type: str
+    browser_family: str | None
+    browser_version: str | None
+    os_family: str | None
+    os_version: str | None
+    is_bot: bool
+    ip_truncated: str | None
+    transaction_id: str | None
+    value: Decimal | None
+    currency: str | None
+    quantity: int | None
+    search_term: str | None
+    item_list_id: str | None
+    item_list_name: str | None
+    element_tag: str | None
+    element_id: str | None
+    element_role: str | None
+    element_text: str | None
+    element_href: str | None
+    element_dataset: str | None  # jsonb text
+    page_role: str | None
+    dialect: str
+    session_group: str
+    raw_object_key: str
+    raw_line: int
+
+
+# clickstream_events' columns, in the order rows are built and COPYed.
+EVENT_COLUMNS: tuple[str, ...] = EventRow._fields
 
 # clickstream_events' timestamp columns: COPY text carries them as integer microseconds since
 # the epoch (the loader's staging view turns them back into timestamptz). Formatting a datetime
@@ -75,7 +128,7 @@ class Rejected:
 @dataclass(slots=True)
 class ParsedObject:
     key: str
-    rows: list[tuple] = field(default_factory=list)
+    rows: list[EventRow] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     lines: int = 0
 
@@ -335,7 +388,7 @@ def _inet(address: str | None, truncate: bool = False) -> str | None:
 
 
 def build_row(raw: dict[str, Any], key: str, line_no: int, written: datetime | None,
-              late_limit: timedelta, epoch_micros: bool = False) -> tuple:
+              late_limit: timedelta, epoch_micros: bool = False) -> EventRow:
     """One raw record (event + ``_ingest``) -> a row; raises ContractError or BadValue.
 
     ``written``: when the record's object was written (S3 LastModified), if known: the receive
@@ -436,11 +489,10 @@ def _element(element: Any) -> tuple:
             cut(href, ELEMENT_HREF_BYTES), dataset_json(element.get("dataset")))
 
 
-def _event_row(event: dict[str, Any], event_type: str, page_role: str | None, dialect_name: str,
-               ingest: dict[str, Any], key: str, line_no: int, written: datetime | None, late_limit: timedelta,
-               epoch_micros: bool, trusted: bool = False) -> tuple:
-    """The row of one event (as its dialect mapped it): see build_row."""
-    product = event.get("product") or _first_item(event)
+def _event_times(event: dict[str, Any], ingest: dict[str, Any], written: datetime | None,
+                 late_limit: timedelta) -> tuple[datetime, datetime | None, datetime | None, datetime]:
+    """(received, client created, client sent, event time) of one event, checked against when
+    its object was written and the late limit."""
     received = contract.parse_timestamp(ingest.get("received_at")) or written
     if received is None:
         raise BadValue("_ingest.received_at", "no receive time in _ingest and none from the object")
@@ -463,10 +515,31 @@ def _event_row(event: dict[str, Any], event_type: str, page_role: str | None, di
         raise BadValue("client_timestamp",
                        f"event time {when.isoformat()} is older than the late limit ({late_limit}) before receipt",
                        "too_late")
+    return received, created, sent, when
 
+
+_new_row = tuple.__new__
+_referrer_host = referrer_host  # _event_row has a local of that name
+
+
+def _session_group(session_id: str | None, client_id: str | None, user_id: str | None) -> str:
+    if session_id:
+        return "s:" + session_id
+    if client_id:
+        return "c:" + client_id
+    return "u:" + (user_id or "")
+
+
+def _event_row(event: dict[str, Any], event_type: str, page_role: str | None, dialect: str,
+               ingest: dict[str, Any], raw_object_key: str, raw_line: int, written: datetime | None,
+               late_limit: timedelta, epoch_micros: bool, trusted: bool = False) -> EventRow:
+    """The row of one event (as its dialect mapped it): see build_row."""
+    product = event.get("product") or _first_item(event)
+    received, created, sent, when = _event_times(event, ingest, written, late_limit)
     event_id = ingest.get("event_id")
     if not contract.is_uuid(event_id):
-        event_id = contract.event_id_for(event) if event.get("event_id") else legacy_event_id(key, line_no)
+        event_id = (contract.event_id_for(event) if event.get("event_id")
+                    else legacy_event_id(raw_object_key, raw_line))
 
     # Most values are already non-empty strings (or absent): _text only for the others.
     (user_id, client_id, session_id, identity_source, page_url, referrer, page_title, transaction_id, search_term,
@@ -475,54 +548,59 @@ def _event_row(event: dict[str, Any], event_type: str, page_role: str | None, di
     product_id, product_name, product_category, product_brand, product_url_path = [
         v if v is None or (type(v) is str and v) else _text(v) for v in map(product.get, _PRODUCT_TEXT)]
     event_name = event["event_name"]
-    first_visit = event.get("is_first_visit")
+    is_first_visit = event.get("is_first_visit")
     currency = _text(event.get("currency") or product.get("currency"))
     if trusted and (len(event_name) > _NAME_LENGTH or len(session_id or "") > _ID_LENGTH
                     or len(client_id or "") > _ID_LENGTH or len(user_id or "") > _ID_LENGTH
                     or len(product_id or "") > _PRODUCT_ID_LENGTH
-                    or not (first_visit is None or first_visit is True or first_visit is False)
+                    or not (is_first_visit is None or is_first_visit is True or is_first_visit is False)
                     or (currency is not None and _CURRENCY(currency) is None)):
         raise _NotAsValidated
     if product:
         product_name, product_category, product_brand = [
             v if v is None or len(v) * 4 <= PRODUCT_TEXT_BYTES else capped(v, PRODUCT_TEXT_BYTES)
             for v in (product_name, product_category, product_brand)]
-    page_host, page_path, utm, paid_click = page_parts(page_url)
-    ref_host = referrer_host(referrer)
-    device_type, browser, browser_version, os_family, os_version, is_bot = user_agent_parts(
+    page_host, page_path, (utm_source, utm_medium, utm_campaign, utm_term, utm_content), paid_click = page_parts(
+        page_url)
+    referrer_host = _referrer_host(referrer)
+    channel = channel_for(page_host, referrer_host, utm_source, utm_medium, paid_click)
+    device_type, browser_family, browser_version, os_family, os_version, is_bot = user_agent_parts(
         _text(ingest.get("user_agent")))
     login_sent = event.get("user_login_state")
+    user_login_state = _text(login_sent)
     login_state = login_sent if login_sent in LOGIN_STATES else ("logged_in" if user_id else "anonymous")
-    if session_id:
-        group = "s:" + session_id
-    elif client_id:
-        group = "c:" + client_id
-    else:
-        group = "u:" + (user_id or "")
+    session_group = _session_group(session_id, client_id, user_id)
+    product_price = _amount(product.get("price"), "product.price")
+    product_discount_price = _amount(product.get("discount_price"), "product.discount_price")
+    ip_truncated = _inet(_text(ingest.get("source_ip")), "contract_version" not in ingest)
+    value = _amount(event.get("value"), "value")
+    currency = currency.upper() if currency else None
     quantity = event.get("quantity")
+    quantity = _quantity(quantity if quantity is not None else product.get("quantity"))
+    element_tag, element_id, element_role, element_text, element_href, element_dataset = _element(
+        event.get("element"))
     if epoch_micros:
-        when_at, received_at = (when - _EPOCH) // _MICROSECOND, (received - _EPOCH) // _MICROSECOND
-        created_at = None if created is None else (created - _EPOCH) // _MICROSECOND
-        sent_at = None if sent is None else (sent - _EPOCH) // _MICROSECOND
+        event_timestamp, received_at = (when - _EPOCH) // _MICROSECOND, (received - _EPOCH) // _MICROSECOND
+        client_created_at = None if created is None else (created - _EPOCH) // _MICROSECOND
+        client_sent_at = None if sent is None else (sent - _EPOCH) // _MICROSECOND
     else:
-        when_at, received_at, created_at, sent_at = when, received, created, sent
-    return (
-        event_id, when_at, event_name, user_id, _text(login_sent), identity_source,
-        client_id, session_id, first_visit,
-        product_id, product_name, product_category,
-        product_brand, _amount(product.get("price"), "product.price"),
-        _amount(product.get("discount_price"), "product.discount_price"), product_url_path,
-        event_type, received_at, created_at, sent_at, login_state,
-        page_url, page_path, page_title, referrer, ref_host,
-        channel_for(page_host, ref_host, utm[0], utm[1], paid_click),
-        *utm,
-        device_type, browser, browser_version, os_family, os_version, is_bot,
-        _inet(_text(ingest.get("source_ip")), "contract_version" not in ingest), transaction_id,
-        _amount(event.get("value"), "value"), currency.upper() if currency else None,
-        _quantity(quantity if quantity is not None else product.get("quantity")),
-        search_term, item_list_id, item_list_name, *_element(event.get("element")),
-        page_role, dialect_name, group, key, line_no,
-    )
+        event_timestamp, received_at, client_created_at, client_sent_at = when, received, created, sent
+    # Every field from the local variable of its name, in EventRow's order (tests/etl/test_event_row.py
+    # holds the two together). By position, not keyword: binding the keywords would be a large share
+    # of all the parsing (bench/RESULTS.md).
+    return _new_row(EventRow, (
+        event_id, event_timestamp, event_name, user_id, user_login_state, identity_source,
+        client_id, session_id, is_first_visit, product_id, product_name, product_category,
+        product_brand, product_price, product_discount_price, product_url_path,
+        event_type, received_at, client_created_at, client_sent_at, login_state,
+        page_url, page_path, page_title, referrer, referrer_host, channel,
+        utm_source, utm_medium, utm_campaign, utm_term, utm_content,
+        device_type, browser_family, browser_version, os_family, os_version, is_bot,
+        ip_truncated, transaction_id, value, currency, quantity, search_term,
+        item_list_id, item_list_name, element_tag, element_id, element_role, element_text, element_href,
+        element_dataset, page_role, dialect,
+        session_group, raw_object_key, raw_line,
+    ))
 
 
 def _records(out: ParsedObject | CopyObject, key: str, body: bytes,
@@ -630,7 +708,7 @@ def parse_object_copy(key: str, body: bytes, last_modified: datetime | None, lat
     """``parse_object`` straight to COPY text for the staging table: the rows are formatted as
     they are built and only the bytes (and what the loader needs to know about them) are kept."""
     out = CopyObject(key)
-    key_plain = _COPY_SPECIAL(key) is None
+    key_plain = copy_text.needs_escape(key) is None
     tail = f"\t{run_id}\n"
     lines: list[str] = []
     ids = out.event_ids
@@ -643,8 +721,8 @@ def parse_object_copy(key: str, body: bytes, last_modified: datetime | None, lat
         except (contract.ContractError, BadValue) as exc:
             out.rejected.append(_rejection(index, line, ingest, exc, raw, key))
             continue
-        ids.append(row[0])
-        when = row[1]
+        ids.append(row.event_id)
+        when = row.event_timestamp
         if low is None or when < low:
             low = when
         if high is None or when > high:
@@ -676,32 +754,7 @@ def parse_items(late_limit: timedelta, run_id: int, items: list[Item],
     return out, time.thread_time() - started
 
 
-def serve_parse_jobs(fd: int) -> None:
-    """A parse worker (``pipeline.ParsePool``): jobs ``(late_limit, run_id, items)`` in on the
-    socket ``fd``, ``parse_items``' answer (or an error message) out, until None or EOF."""
-    import traceback
-    from multiprocessing.connection import Connection
-
-    connection = Connection(fd)
-    while True:
-        try:
-            job = connection.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:
-            return
-        try:
-            answer: Any = parse_items(*job)
-        except Exception as exc:  # the message goes back; the run fails there with it
-            answer = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
-        connection.send(answer)
-
-
-_COPY_SPECIAL = re.compile(r"[\t\n\r\\\x00]").search
-_PAGE_URL = EVENT_COLUMNS.index("page_url")
-
-
-def _plain_line(line: str, row: tuple) -> bool:
+def _plain_line(line: str, row: EventRow) -> bool:
     """Whether no field of ``row``, built from the JSON ``line`` (and a plain object key), can
     hold a tab, newline, carriage return, backslash or NUL, without looking at every field.
 
@@ -711,42 +764,21 @@ def _plain_line(line: str, row: tuple) -> bool:
     from ua-parser's patterns; the exception is the UTM values, which are percent-decoded
     from the page URL, so a URL with a "%" takes the full check.
     """
-    return "\\" not in line and "%" not in (row[_PAGE_URL] or "")
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_SEPARATORS = len(EVENT_COLUMNS) - 1
-
-
-def _copy_value(value: Any) -> str:
-    if value is True:
-        return "t"
-    if value is False:
-        return "f"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
+    return "\\" not in line and "%" not in (row.page_url or "")
 
 
 def copy_line(row: tuple, plain: bool = False) -> str:
-    """One row as COPY text (tab separated, \\N for null), without the loader's etl_run_id.
+    """One event row as COPY text (``copy_text.row``), without the loader's etl_run_id.
 
-    Escaping every field costs more than all the rest of the formatting, and almost no field
-    needs it: the row is joined as is, then checked as a whole. Exactly one tab per separator
-    and one backslash per null means no field held a tab or a backslash; otherwise (or for a
-    newline) the row is formatted again with every field escaped. PostgreSQL text cannot hold
-    NUL, so a NUL anywhere would fail the whole batch's COPY: the event is rejected instead.
-    ``plain``: the caller knows that no field holds any of those characters (``_plain_line``).
+    PostgreSQL text cannot hold NUL, so a NUL anywhere would fail the whole batch's COPY: the
+    event is rejected instead. ``plain``: the caller knows that no field holds a character
+    that needs escaping (``_plain_line``).
     """
-    text = "\t".join(["\\N" if v is None else v if type(v) is str else str(v) if type(v) is int
-                      else _copy_value(v) for v in row])
-    if plain or (text.count("\t") == _SEPARATORS and text.count("\\") == row.count(None)
-                 and "\n" not in text and "\r" not in text and "\x00" not in text):
-        return text
-    if "\x00" in text:
-        name = next(EVENT_COLUMNS[i] for i, v in enumerate(row) if v is not None and "\x00" in _copy_value(v))
-        raise BadValue(name, f"{name} contains a NUL character, which PostgreSQL text cannot store")
-    return "\t".join(["\\N" if v is None else _copy_value(v).translate(_COPY_ESCAPES) for v in row])
+    try:
+        return copy_text.row(row, plain)
+    except copy_text.NulCharacter as exc:
+        name = EVENT_COLUMNS[exc.index]
+        raise BadValue(name, f"{name} contains a NUL character, which PostgreSQL text cannot store") from None
 
 
 def _maybe_uuid(ingest: dict[str, Any]) -> str | None:

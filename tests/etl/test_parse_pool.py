@@ -25,7 +25,8 @@ from etl.normalize import (
     parse_items,
     parse_object,
 )
-from etl.pipeline import ParsePool, ParseWorkerError, run
+from etl.parse_pool import ParsePool, ParseWorkerError
+from etl.pipeline import run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ingest.storage import encode_lines
