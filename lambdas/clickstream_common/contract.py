@@ -172,7 +172,7 @@ _PLAN_LIMIT = 2048
 # state counts validations of this shape until it is worth a check compiled for the shape
 # (schema_check._ShapeCompiler), then holds that check (or None: use the generic one).
 _top_plans: dict[tuple, list | None] = {}
-_SHAPE_AFTER = 8  # validations of a shape before its own check is compiled (~0.3 ms)
+_SHAPE_AFTER = 8  # validations of a shape before its own check is worth compiling
 _SHAPE_BUDGET = 512  # shapes compiled per process at most: key sets are client input
 _shapes_compiled = 0
 _nested_plans: dict[tuple, tuple[str, ...] | None] = {}
@@ -373,7 +373,7 @@ def name_uuid(name: str) -> str:
     uuid5 encodes the name as strict UTF-8, which a lone UTF-16 surrogate (JSON can spell
     "\\ud800") fails: a client id holding one made the ingest answer 500. Surrogates are
     encoded as they are, so such an id still maps to one stable UUID."""
-    import hashlib  # here, not at import: it loads OpenSSL (~3 ms of a Lambda's cold start)
+    import hashlib  # here, not at import: it loads OpenSSL, a share of a Lambda's cold start
 
     digest = hashlib.sha1(EVENT_ID_NAMESPACE.bytes + name.encode("utf-8", "surrogatepass"),
                           usedforsecurity=False).digest()

@@ -158,7 +158,7 @@ class PgTarget:
         if sock is not None:
             sock.settimeout(self.io_timeout)
             # As libpq does: pg8000 leaves Nagle's algorithm on, and a COPY's last small write
-            # then waits for the server's delayed ACK, ~40 ms per COPY (measured).
+            # then waits for the server's delayed ACK, tens of milliseconds per COPY.
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return connection

@@ -120,11 +120,10 @@ DELETE FROM etl_stage s USING etl_stage_known k WHERE NOT k.better AND s.event_i
 """
 
 # Staging now holds exactly the copies to load, none of them in the registry: plain inserts
-# (no ON CONFLICT, which cost 2.6 -> 4.6 s per 1M registry rows, and no join back to staging).
-# The advisory lock keeps other runs out meanwhile. Registry rows go in sorted by their random
-# UUIDs, so that consecutive inserts land on neighbouring pages of its index: 5.0 -> 2.9 µs per
-# row into a registry of 1M (events sorted by session group for their index gained nothing
-# after the sort's own cost).
+# (no ON CONFLICT, which nearly doubled the insert, and no join back to staging). The advisory
+# lock keeps other runs out meanwhile. Registry rows go in sorted by their random UUIDs, so
+# that consecutive inserts land on neighbouring pages of its index (events sorted by session
+# group for their index gained nothing after the sort's own cost; bench/RESULTS.md).
 _MERGE = f"""
 WITH ids AS (
   INSERT INTO clickstream_event_ids (event_id, event_timestamp, received_at, raw_object_key, raw_line)

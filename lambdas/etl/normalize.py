@@ -94,9 +94,8 @@ class EventRow(NamedTuple):
 EVENT_COLUMNS: tuple[str, ...] = EventRow._fields
 
 # clickstream_events' timestamp columns: COPY text carries them as integer microseconds since
-# the epoch (the loader's staging view turns them back into timestamptz). Formatting a datetime
-# as text costs ~1 µs in Python and PostgreSQL ~0.3 µs to parse it back; the integer ~0.35 µs
-# in all.
+# the epoch (the loader's staging view turns them back into timestamptz): cheaper, on both
+# sides, than formatting a datetime as text and parsing it back (bench/RESULTS.md).
 EPOCH_MICROS_COLUMNS = ("event_timestamp", "received_at", "client_created_at", "client_sent_at")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)

@@ -167,8 +167,7 @@ def _run_locked(connection: Any, connect: Callable[[], Any], settings: Settings,
                 summary: RunSummary, s3: Any, fault: Fault | None, progress: Progress | None,
                 started: float) -> None:
     # The planner's estimates for staging and derive tables run large, which turns on JIT
-    # compilation that costs up to a second a statement and does not pay back: measured, it
-    # adds ~10% to the derive phase of a 200,000-event run and saves nothing at 1,000,000.
+    # compilation that costs up to a second a statement and does not pay back (bench/RESULTS.md).
     connection.run("SET jit = off")
     # Holding the lock, any run still marked running was interrupted.
     connection.run("UPDATE etl_runs SET status = 'failed', finished_at = now(), error = 'interrupted'"

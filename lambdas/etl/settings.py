@@ -31,7 +31,7 @@ class Settings:
     events_prefix: str = "events/"
     # Processes that parse raw objects into COPY text beside the process that loads; 0 parses
     # in-process. Below parse_pool_min_bytes of new objects a run parses in-process: starting
-    # the workers (~0.3 s) costs more than it saves.
+    # the workers costs more than it saves.
     parse_workers: int = field(default_factory=lambda: default_parse_workers())
     parse_pool_min_bytes: int = 16_000_000
     # From this many pending session groups the derive phase uses a second connection (a second
