@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Apply the warehouse schema (sql/dw/) and create or update its two login roles.
 
-Idempotent: run it on every deploy. Applied migrations are recorded in dw_schema_migrations;
-a changed migration file is refused. Passwords are read from files (never the command line)
-and sent to PostgreSQL as SCRAM-SHA-256 verifiers.
+Idempotent: run it on every deploy. An empty database gets sql/dw/baseline.sql, an existing one
+the numbered migrations of sql/dw/history/ it lacks (a changed applied migration is refused);
+then every model of sql/dw/models/ whose file changed (toolkit/dw/migrate.py). Passwords are read from files (never the
+command line) and sent to PostgreSQL as SCRAM-SHA-256 verifiers.
 
 Examples:
   scripts/migrate_dw.py --host 127.0.0.1 --port 5432 --database clickstream_dw \\
@@ -78,12 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, object] = {}
     try:
         if args.status:
-            connection.run("CREATE TABLE IF NOT EXISTS dw_schema_migrations (version integer PRIMARY KEY,"
-                           " name text NOT NULL, checksum text NOT NULL,"
-                           " applied_at timestamptz NOT NULL DEFAULT now())")
-            done = migrate.applied(connection)
-            result["applied"] = [m.path.name for m in migrate.discover() if m.version in done]
-            result["pending"] = [m.path.name for m in migrate.discover() if m.version not in done]
+            result.update(migrate.status(connection))
         else:
             result["applied"] = migrate.migrate(connection)
             roles = {}

@@ -68,11 +68,11 @@ def test_migrate_twice_and_rotate_logins_as_owner(pg_server, owned_db):
 
 
 def test_a_changed_applied_migration_is_refused(pg_server, scratch_db, tmp_path):
-    for path in migrate.discover():
-        shutil.copy(path.path, tmp_path / path.path.name)
+    shutil.copytree(migrate.SQL_DIR, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "baseline.sql").unlink(missing_ok=True)  # through the chain, to edit a file it ran
     conn = pg_server.connect(scratch_db)
     migrate.migrate(conn, tmp_path)
-    (tmp_path / "0005_agg_hourly_activity.sql").write_text("-- edited after it was applied\n")
+    (tmp_path / "history" / "0005_agg_hourly_activity.sql").write_text("-- edited after it was applied\n")
     with pytest.raises(migrate.MigrationError, match=r"0005_agg_hourly_activity\.sql changed after it was applied"):
         migrate.migrate(conn, tmp_path)
     conn.close()

@@ -230,7 +230,7 @@ def test_landing_and_exit_correction_hands_the_days_to_the_next_run(raw_s3, ware
 
 def _migration_statement(name: str, start: str) -> str:
     """The statement of a migration file that starts with ``start`` (comment lines left out)."""
-    lines = (Path(__file__).parents[2] / "sql/dw" / name).read_text().splitlines()
+    lines = (Path(__file__).parents[2] / "sql/dw/history" / name).read_text().splitlines()
     text = "\n".join(line for line in lines if not line.lstrip().startswith("--"))
     (statement,) = [s for s in text.split(";\n") if s.lstrip().startswith(start)]
     return statement

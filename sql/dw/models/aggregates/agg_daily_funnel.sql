@@ -1,0 +1,19 @@
+-- agg_daily_funnel: sessions per day and dimension by the furthest funnel stage they reached,
+-- with engagement, bounces, revenue, carts and a HyperLogLog sketch of their visitors (unioned
+-- over a period by the dashboards: distinct visitors cannot be summed across days).
+CREATE OR REPLACE FUNCTION dw_funnel_rows(days date[])
+RETURNS SETOF agg_daily_funnel
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+SELECT session_date, channel, device_type, login_state, coalesce(product_category, '(none)'), is_bot,
+  count(*), count(*) FILTER (WHERE reached_view_item), count(*) FILTER (WHERE reached_add_to_cart),
+  count(*) FILTER (WHERE reached_begin_checkout), count(*) FILTER (WHERE reached_purchase),
+  count(*) FILTER (WHERE is_engaged), count(*) FILTER (WHERE is_bounce), sum(revenue),
+  hll_add_agg(hll_hash_text(person_key), 14, 5, -1, 1),
+  count(*) FILTER (WHERE has_cart), count(*) FILTER (WHERE cart_abandoned)
+FROM clickstream_sessions
+WHERE session_date = ANY (days)
+GROUP BY 1, 2, 3, 4, 5, 6
+$$;
+
+GRANT EXECUTE ON FUNCTION dw_funnel_rows(date[]) TO clickstream_etl_writer;
