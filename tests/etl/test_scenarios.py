@@ -327,13 +327,17 @@ def test_a_later_login_merges_a_day_s_visitors_in_its_funnel(raw_s3, warehouse):
         visitors = ("SELECT session_date, hll_cardinality(hll_union_agg(visitors))::int FROM agg_daily_funnel"
                     " GROUP BY 1 ORDER BY 1")
         assert conn.run(visitors) == [[m.date(), 1], [thursday.date(), 1]]
-        # 0027 mends the sketches earlier runs left: c7 counted as a visitor of its own
+        # 0027 mends the sketches earlier runs left (c7 counted as a visitor of its own): it
+        # hands every day to the next run, whose funnel model recomputes them
         sketches = "SELECT session_date, channel, device_type, visitors::text FROM agg_daily_funnel ORDER BY 1, 2, 3"
         fresh = conn.run(sketches)
         conn.run("UPDATE agg_daily_funnel SET visitors = hll_add(visitors, hll_hash_text('c:c7'))"
                  " WHERE session_date = :day", day=m.date())
         assert conn.run(visitors)[0] == [m.date(), 2]
-        conn.run(_migration_statement("0027_funnel_visitors_follow_identity_stitching.sql", "UPDATE agg_daily_funnel"))
+        conn.run(_migration_statement("0027_funnel_visitors_follow_identity_stitching.sql",
+                                      "INSERT INTO etl_pending_session_days"))
+    assert run(warehouse, WINDOW, s3=raw_s3).status == "succeeded"
+    with connected(warehouse) as conn:
         assert conn.run(sketches) == fresh
 
 
@@ -389,9 +393,9 @@ def test_page_views_are_page_loads_and_bounces_single_page_visits(raw_s3, wareho
     assert pages == [["/", 6, 3], ["/p/sku-1", 2, 2], ["/search", 1, 0]]
 
 
-def test_page_view_correction_hands_the_days_to_the_next_run(raw_s3, warehouse):
-    # 0028 corrects sessions derived when every page event was a page view of its own: the
-    # same columns a fresh derive gives, and the next run recomputes their days' aggregates.
+def test_page_view_correction_hands_the_sessions_to_the_next_run(raw_s3, warehouse):
+    # 0028 hands sessions derived when every page event was a page view of its own to the next
+    # run, which derives them again: the same tables a fresh derive gives.
     stories = page_load_stories()
     received = MONDAY + timedelta(hours=1)
     put_records(raw_s3, BUCKET, sent([e for events in stories.values() for e in events], received), received)
@@ -399,21 +403,18 @@ def test_page_view_correction_hands_the_days_to_the_next_run(raw_s3, warehouse):
     tables = ("sessions", "entry_exit", "funnel", "transitions")
     with connected(warehouse) as conn:
         reference = snapshot(conn, tables)
-        # What sessions looked like before 0028.
-        conn.run("""
-            UPDATE clickstream_sessions s SET page_view_count = c.n, is_bounce = s.event_count = c.n AND c.n <= 1,
-              is_engaged = s.duration_s >= 10 OR c.n >= 2 OR s.funnel_stage >= 1
-            FROM (SELECT s.session_key, count(*) AS n FROM clickstream_sessions s JOIN clickstream_events e
-                    ON e.session_group = s.session_group AND e.event_timestamp BETWEEN s.session_start AND s.session_end
-                  WHERE e.event_type IN ('page_view', 'view_item_list', 'view_item', 'view_cart')
-                  GROUP BY 1) c
-            WHERE c.session_key = s.session_key""")
+        # What sessions looked like before 0028: every event of theirs a page view, and a
+        # signature digested by the code of then.
+        conn.run("UPDATE clickstream_sessions SET page_view_count = event_count, is_bounce = event_count <= 1,"
+                 " derive_signature = md5(derive_signature || ' before 0028')")
         conn.run("UPDATE agg_daily_funnel SET bounced_sessions = 0 WHERE session_date = :day", day=MONDAY.date())
         assert snapshot(conn, ("sessions",)) != {"sessions": reference["sessions"]}
-        conn.run(_migration_statement("0028_clickstream_sessions_page_views_are_page_loads.sql", "WITH ev"))
-        assert conn.run("SELECT session_date FROM etl_pending_session_days") == [[MONDAY.date()]]
-        assert snapshot(conn, ("sessions",)) == {"sessions": reference["sessions"]}
+        conn.run(_migration_statement("0028_clickstream_sessions_page_views_are_page_loads.sql",
+                                      "INSERT INTO etl_pending_groups"))
+        # every session group the warehouse holds (the page stories' and load_story's)
+        assert conn.run("SELECT count(*) FROM etl_pending_groups") == conn.run(
+            "SELECT count(DISTINCT session_group) FROM clickstream_events")
     assert run(warehouse, WINDOW, s3=raw_s3).status == "succeeded"
     with connected(warehouse) as conn:
-        assert conn.run("SELECT count(*) FROM etl_pending_session_days") == [[0]]
+        assert conn.run("SELECT count(*) FROM etl_pending_groups") == [[0]]
         assert snapshot(conn, tables) == reference

@@ -11,18 +11,7 @@
 -- (roles/dw, the test fixtures); here it is only required.
 CREATE EXTENSION IF NOT EXISTS hll;
 
-ALTER TABLE agg_daily_funnel ADD COLUMN visitors hll(14, 5, -1, 1);
-
-UPDATE agg_daily_funnel f
-SET visitors = v.visitors
-FROM (
-  SELECT session_date, channel, device_type, login_state, coalesce(product_category, '(none)') AS product_category,
-         is_bot, hll_add_agg(hll_hash_text(person_key), 14, 5, -1, 1) AS visitors
-  FROM clickstream_sessions
-  GROUP BY 1, 2, 3, 4, 5, 6
-) v
-WHERE (f.session_date, f.channel, f.device_type, f.login_state, f.product_category, f.is_bot)
-    = (v.session_date, v.channel, v.device_type, v.login_state, v.product_category, v.is_bot);
-
-UPDATE agg_daily_funnel SET visitors = hll_empty(14, 5, -1, 1) WHERE visitors IS NULL;
-ALTER TABLE agg_daily_funnel ALTER COLUMN visitors SET NOT NULL;
+-- Rows from before start with an empty sketch; 0027 hands every day to the next ETL run, which
+-- computes them (sql/dw/models/aggregates/agg_daily_funnel.sql).
+ALTER TABLE agg_daily_funnel ADD COLUMN visitors hll(14, 5, -1, 1) NOT NULL DEFAULT hll_empty(14, 5, -1, 1);
+ALTER TABLE agg_daily_funnel ALTER COLUMN visitors DROP DEFAULT;
