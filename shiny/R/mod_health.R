@@ -1,7 +1,7 @@
 # Data health: is the ETL running and keeping up, what did recent runs do, which raw lines
 # were rejected and why, and which raw objects could not be loaded at all (archived, deleted or
 # rewritten while a run read them, or not decodable). Unfiltered except rejects by reason,
-# which follow the date range. Everything comes from the health views (sql/dw/0033).
+# which follow the date range. Everything comes from the health views (sql/dw/history/0033).
 
 # A byte count for people: 1.2 MB, 340 B.
 format_bytes <- function(x) {

@@ -4,7 +4,7 @@
 # positional $n parameters once, at load time, and sends values separately (PQexecParams),
 # so no user input is ever spliced into SQL text. A filter left empty is sent as an empty
 # array and means "all values". Only aggregate tables, sessions and the ETL's health views are
-# read: the dashboards' login may read nothing else (sql/dw/0033; tests/dw/test_reader_privileges.py
+# read: the dashboards' login may read nothing else (sql/dw/history/0033; tests/dw/test_reader_privileges.py
 # runs every statement here as that login).
 
 # Filter fragments shared by the statements below (static text, no values).
@@ -47,7 +47,7 @@ WHERE session_date BETWEEN :prev_start::date AND :end::date
 GROUP BY 1"),
 
   # Distinct visitors do not add up across rows: each row carries a HyperLogLog sketch of its
-  # visitors (sql/dw/0014), and the union of the period's sketches is counted (exact for small
+  # visitors (sql/dw/history/0014), and the union of the period's sketches is counted (exact for small
   # sets, about 0.8 % error for large ones).
   overview_users = paste0("
 SELECT CASE WHEN session_date >= :start::date THEN 'current' ELSE 'previous' END AS period,
@@ -150,7 +150,7 @@ WHERE session_date BETWEEN :start::date AND :end::date
   AND ", .f_all, "
 GROUP BY 1, 2"),
 
-  # Converting sessions only, found through their partial index (sql/dw/0016).
+  # Converting sessions only, found through their partial index (sql/dw/history/0016).
   journey_purchase_paths = paste0("
 SELECT coalesce(landing_page, '(unknown)') AS landing_page,
        coalesce(exit_page, '(unknown)') AS exit_page,
@@ -257,7 +257,7 @@ GROUP BY 1, 2
 ORDER BY 1, 2"),
 
   # -- Data health --------------------------------------------------------------------------
-  # The ETL's bookkeeping through the health views of sql/dw/0033: no payloads, no summaries.
+  # The ETL's bookkeeping through the health views of sql/dw/history/0033: no payloads, no summaries.
   health_freshness = "
 SELECT now() AS checked_at,
        (SELECT max(finished_at) FROM health_etl_runs WHERE status = 'succeeded') AS last_success_at,

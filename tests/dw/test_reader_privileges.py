@@ -1,4 +1,4 @@
-"""The dashboards' login reads what the dashboards show and nothing else (sql/dw/0033).
+"""The dashboards' login reads what the dashboards show and nothing else (sql/dw/history/0033).
 
 The statements come from the app itself: R evaluates shiny/R/queries.R and hands over QUERIES,
 and the SQL literals of the other files of shiny/R are picked out of their text, so that the

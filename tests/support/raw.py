@@ -82,7 +82,7 @@ SNAPSHOT_QUERIES = {
     "retention": "SELECT cohort_week, week_offset, channel, device_type, is_bot, cohort_size, active_visitors"
                  " FROM agg_weekly_retention ORDER BY 1, 2, 3, 4, 5",
     "transitions": "SELECT * FROM agg_page_transitions ORDER BY 1, 2, 3, 4, 5, 6, 7",
-    # unique by construction, with no constraint to say so (sql/dw/0021)
+    # unique by construction, with no constraint to say so (sql/dw/history/0021)
     "repeated_transition_keys": "SELECT count(*) FROM (SELECT 1 FROM agg_page_transitions"
                                 " GROUP BY session_date, from_page, to_page, device_type, channel, login_state,"
                                 " is_bot HAVING count(*) > 1) repeats",
