@@ -66,7 +66,7 @@ def test_a_changed_model_is_applied_again_and_only_it(pg_server, scratch_db, tmp
         # A model that fails leaves the one before in place and says which file failed.
         funnel.write_text("CREATE OR REPLACE FUNCTION dw_funnel_rows(days date[]) RETURNS int"
                           " LANGUAGE sql AS $$ SELECT no_such_column FROM agg_daily_funnel $$;\n")
-        with pytest.raises(migrate.MigrationError, match="models/aggregates/agg_daily_funnel.sql failed"):
+        with pytest.raises(migrate.MigrationError, match=r"models/aggregates/agg_daily_funnel\.sql failed"):
             migrate.migrate(conn, root)
         assert conn.run("SELECT procost FROM pg_proc WHERE proname = 'dw_funnel_rows'") == [[123.0]]
         assert migrate.status(conn, root)["pending"] == ["models/aggregates/agg_daily_funnel.sql"]

@@ -1,8 +1,7 @@
 -- Aggregate: distinct visitors per row of agg_daily_funnel, as a HyperLogLog sketch.
 --
 -- Distinct counts do not add up across days or filter values, so before this the dashboard
--- counted users by hashing every session of the period (0.8 s at 10M events). A sketch per
--- row unions in microseconds: hll_cardinality(hll_union_agg(visitors)) over any days and
+-- counted users by hashing every session of the period. A sketch per row unions at once: hll_cardinality(hll_union_agg(visitors)) over any days and
 -- filters. Parameters 14/5 (log2m/regwidth) give about 0.8 % standard error on large counts;
 -- small sets stay in the explicit representation and count exactly. The column's type
 -- modifier pins the parameters, so a sketch built with others is refused.

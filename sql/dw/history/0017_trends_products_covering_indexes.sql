@@ -1,6 +1,5 @@
 -- Covering indexes for the Trends and Products tabs: a date range of these aggregates is read
--- with an index-only scan instead of visiting every heap page of the range (about half the
--- time at 10M events; docs/dashboards.md). As in 0016, the tables are vacuumed after 1 % of
+-- with an index-only scan instead of visiting every heap page of the range. As in 0016, the tables are vacuumed after 1 % of
 -- changes so that the visibility map keeps up with the ETL's rewrites of recent days.
 CREATE INDEX agg_hourly_activity_cover_idx
   ON agg_hourly_activity (activity_hour, is_bot)

@@ -10,6 +10,6 @@ INSERT INTO etl_pending_session_days SELECT DISTINCT session_date FROM clickstre
 
 -- The signature now digests a session's page paths, not a hash of each of its events: the
 -- paths are all the day aggregates read of the events, and hashing every event's id, time
--- and page cost 0.5 s of PostgreSQL CPU per 1M events. Sessions keep their old signatures
+-- and page cost PostgreSQL CPU on every event. Sessions keep their old signatures
 -- until they are next derived; their days are then recomputed once.
 ALTER TABLE etl_work_sessions DROP COLUMN events_sig;
