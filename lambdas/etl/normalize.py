@@ -13,7 +13,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -25,6 +25,7 @@ from clickstream_common import contract
 from clickstream_common import dialect as dialects
 
 from . import copy_text
+from .page_paths import DEFAULT_RULE, PagePathRule
 
 
 class EventRow(NamedTuple):
@@ -227,9 +228,16 @@ def _host(netloc: str) -> str | None:
     return host.removeprefix("www.") or None
 
 
+_DEFAULT_PATHS = DEFAULT_RULE.normalizer
+
+
 @lru_cache(maxsize=65536)
-def page_parts(url: str | None) -> tuple[str | None, str | None, tuple[str | None, ...], bool]:
-    """(host, path, (utm_source, utm_medium, utm_campaign, utm_term, utm_content), has paid click id)."""
+def page_parts(url: str | None, paths: Callable[[str], str] = _DEFAULT_PATHS
+               ) -> tuple[str | None, str | None, tuple[str | None, ...], bool]:
+    """(host, path, (utm_source, utm_medium, utm_campaign, utm_term, utm_content), has paid click id).
+
+    The path is the URL's path alone (its query and fragment never enter it) as the page path
+    rule spells it: ``paths`` is a ``PagePathRule``'s normalizer (page_paths.py)."""
     if not url:
         return None, None, (None,) * 5, False
     try:
@@ -243,6 +251,8 @@ def page_parts(url: str | None) -> tuple[str | None, str | None, tuple[str | Non
         utm = tuple((query.get(f"utm_{k}") or [None])[0] for k in ("source", "medium", "campaign", "term", "content"))
         paid_click = "gclid" in query or "msclkid" in query
     path = parts.path or ("/" if parts.netloc else None)
+    if path:
+        path = paths(path)
     return (_host(parts.netloc) if parts.netloc else None, path and capped(path, PAGE_PATH_BYTES), utm,
             paid_click)
 
@@ -387,13 +397,22 @@ def _inet(address: str | None, truncate: bool = False) -> str | None:
 
 
 def build_row(raw: dict[str, Any], key: str, line_no: int, written: datetime | None,
-              late_limit: timedelta, epoch_micros: bool = False) -> EventRow:
+              late_limit: timedelta, epoch_micros: bool = False, page_path_rule: PagePathRule = DEFAULT_RULE,
+              store_currency: str | None = None) -> EventRow:
     """One raw record (event + ``_ingest``) -> a row; raises ContractError or BadValue.
 
     ``written``: when the record's object was written (S3 LastModified), if known: the receive
     time of a record without one, and the latest a record can have been received.
     ``epoch_micros``: the ``EPOCH_MICROS_COLUMNS`` as integer microseconds since the epoch
-    (for COPY text), not datetimes."""
+    (for COPY text), not datetimes. ``page_path_rule``: how page paths are spelled
+    (page_paths.py); ``store_currency``: the currency of an event that has an amount and names
+    none (ETL_STORE_CURRENCY)."""
+    return _build_row(raw, key, line_no, written, late_limit, epoch_micros, page_path_rule.normalizer,
+                      store_currency)
+
+
+def _build_row(raw: dict[str, Any], key: str, line_no: int, written: datetime | None, late_limit: timedelta,
+               epoch_micros: bool, paths: Callable[[str], str], store_currency: str | None) -> EventRow:
     ingest_raw = raw.pop("_ingest", None)
     if ingest_raw is not None and not isinstance(ingest_raw, dict):
         raise BadValue("_ingest", "_ingest must be an object")
@@ -420,12 +439,13 @@ def build_row(raw: dict[str, Any], key: str, line_no: int, written: datetime | N
             event = contract.normalize_keys(raw)
             _, event_type, page_role, _ = dialect.classify(event["event_name"])
             return _event_row(event, event_type, page_role, dialect.name, ingest, key, line_no, written, late_limit,
-                              epoch_micros, trusted=True)
+                              epoch_micros, paths, store_currency, trusted=True)
         except (BadValue, contract.ContractError):
             raise
         except Exception:  # noqa: S110 - the line is validated below, which says what is wrong with it
             pass
-    return _event_row(*dialect.validate(raw), dialect.name, ingest, key, line_no, written, late_limit, epoch_micros)
+    return _event_row(*dialect.validate(raw), dialect.name, ingest, key, line_no, written, late_limit, epoch_micros,
+                      paths, store_currency)
 
 
 # Element fields (what was clicked) are cut, never refused: a long button text must not cost
@@ -531,7 +551,8 @@ def _session_group(session_id: str | None, client_id: str | None, user_id: str |
 
 def _event_row(event: dict[str, Any], event_type: str, page_role: str | None, dialect: str,
                ingest: dict[str, Any], raw_object_key: str, raw_line: int, written: datetime | None,
-               late_limit: timedelta, epoch_micros: bool, trusted: bool = False) -> EventRow:
+               late_limit: timedelta, epoch_micros: bool, paths: Callable[[str], str] = _DEFAULT_PATHS,
+               store_currency: str | None = None, trusted: bool = False) -> EventRow:
     """The row of one event (as its dialect mapped it): see build_row."""
     product = event.get("product") or _first_item(event)
     received, created, sent, when = _event_times(event, ingest, written, late_limit)
@@ -560,7 +581,7 @@ def _event_row(event: dict[str, Any], event_type: str, page_role: str | None, di
             v if v is None or len(v) * 4 <= PRODUCT_TEXT_BYTES else capped(v, PRODUCT_TEXT_BYTES)
             for v in (product_name, product_category, product_brand)]
     page_host, page_path, (utm_source, utm_medium, utm_campaign, utm_term, utm_content), paid_click = page_parts(
-        page_url)
+        page_url, paths)
     referrer_host = _referrer_host(referrer)
     channel = channel_for(page_host, referrer_host, utm_source, utm_medium, paid_click)
     device_type, browser_family, browser_version, os_family, os_version, is_bot = user_agent_parts(
@@ -573,7 +594,11 @@ def _event_row(event: dict[str, Any], event_type: str, page_role: str | None, di
     product_discount_price = _amount(product.get("discount_price"), "product.discount_price")
     ip_truncated = _inet(_text(ingest.get("source_ip")), "contract_version" not in ingest)
     value = _amount(event.get("value"), "value")
-    currency = currency.upper() if currency else None
+    # An amount without a currency is in the store's (ETL_STORE_CURRENCY); an event without an
+    # amount keeps none.
+    currency = currency.upper() if currency else (
+        store_currency if value is not None or product_price is not None or product_discount_price is not None
+        else None)
     quantity = event.get("quantity")
     quantity = _quantity(quantity if quantity is not None else product.get("quantity"))
     element_tag, element_id, element_role, element_text, element_href, element_dataset = _element(
@@ -690,23 +715,27 @@ def _row_event_id(raw: dict[str, Any] | None, key: str, line_no: int) -> str | N
 
 
 def parse_object(key: str, body: bytes, last_modified: datetime | None, late_limit: timedelta,
-                 on_line: Any = None) -> ParsedObject:
+                 on_line: Any = None, page_path_rule: PagePathRule = DEFAULT_RULE,
+                 store_currency: str | None = None) -> ParsedObject:
     """Every line of one raw object: rows for the good ones, a Rejected for each bad one."""
     out = ParsedObject(key)
+    paths = page_path_rule.normalizer
     for index, line, raw in _records(out, key, body, on_line):
         ingest = raw.get("_ingest") if isinstance(raw.get("_ingest"), dict) else {}
         try:
-            out.rows.append(build_row(raw, key, index, last_modified, late_limit))
+            out.rows.append(_build_row(raw, key, index, last_modified, late_limit, False, paths, store_currency))
         except (contract.ContractError, BadValue) as exc:
             out.rejected.append(_rejection(index, line, ingest, exc, raw, key))
     return out
 
 
 def parse_object_copy(key: str, body: bytes, last_modified: datetime | None, late_limit: timedelta,
-                      run_id: int, on_line: Any = None) -> CopyObject:
+                      run_id: int, on_line: Any = None, page_path_rule: PagePathRule = DEFAULT_RULE,
+                      store_currency: str | None = None) -> CopyObject:
     """``parse_object`` straight to COPY text for the staging table: the rows are formatted as
     they are built and only the bytes (and what the loader needs to know about them) are kept."""
     out = CopyObject(key)
+    paths = page_path_rule.normalizer
     key_plain = copy_text.needs_escape(key) is None
     tail = f"\t{run_id}\n"
     lines: list[str] = []
@@ -715,7 +744,7 @@ def parse_object_copy(key: str, body: bytes, last_modified: datetime | None, lat
     for index, line, raw in _records(out, key, body, on_line):
         ingest = raw.get("_ingest") if isinstance(raw.get("_ingest"), dict) else {}
         try:
-            row = build_row(raw, key, index, last_modified, late_limit, epoch_micros=True)
+            row = _build_row(raw, key, index, last_modified, late_limit, True, paths, store_currency)
             lines.append(copy_line(row, key_plain and _plain_line(line, row)))
         except (contract.ContractError, BadValue) as exc:
             out.rejected.append(_rejection(index, line, ingest, exc, raw, key))
@@ -736,14 +765,16 @@ def parse_object_copy(key: str, body: bytes, last_modified: datetime | None, lat
 Item = tuple[str, datetime | None, bytes | Exception | str]  # key, last modified, body (or why it has none)
 
 
-def parse_items(late_limit: timedelta, run_id: int, items: list[Item],
-                on_line: Any = None) -> tuple[list[CopyObject], float]:
+def parse_items(late_limit: timedelta, run_id: int, items: list[Item], on_line: Any = None,
+                page_path_rule: PagePathRule = DEFAULT_RULE,
+                store_currency: str | None = None) -> tuple[list[CopyObject], float]:
     """Raw objects -> COPY text, and the CPU seconds it took (the same in a worker process)."""
     started = time.thread_time()
     out = []
     for key, last_modified, body in items:
         if isinstance(body, bytes):
-            out.append(parse_object_copy(key, body, last_modified, late_limit, run_id, on_line))
+            out.append(parse_object_copy(key, body, last_modified, late_limit, run_id, on_line, page_path_rule,
+                                         store_currency))
         else:
             # An object that cannot be decoded is kept as one rejection, not retried forever.
             unreadable = CopyObject(key, lines=1)

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from .normalize import CopyObject, Item, parse_items
+from .page_paths import DEFAULT_RULE, PagePathRule
 
 
 class ParseWorkerError(RuntimeError):
@@ -60,7 +61,8 @@ class ParsePool:
             raise
         self._threads = ThreadPoolExecutor(workers, thread_name_prefix="etl-parse")
 
-    def parse(self, late_limit: timedelta, run_id: int, items: list[Item]) -> tuple[list[CopyObject], float]:
+    def parse(self, late_limit: timedelta, run_id: int, items: list[Item], page_path_rule: PagePathRule = DEFAULT_RULE,
+              store_currency: str | None = None) -> tuple[list[CopyObject], float]:
         jobs: list[list[Item]] = [[]]
         size = 0
         for item in items:
@@ -74,12 +76,13 @@ class ParsePool:
             size += len(body) if isinstance(body, bytes) else 0
         out: list[CopyObject] = []
         cpu = 0.0
-        for parsed, seconds in self._threads.map(self._call, [(late_limit, run_id, job) for job in jobs]):
+        for parsed, seconds in self._threads.map(
+                self._call, [(late_limit, run_id, job, None, page_path_rule, store_currency) for job in jobs]):
             out.extend(parsed)
             cpu += seconds
         return out, cpu
 
-    def _call(self, job: tuple[timedelta, int, list[Item]]) -> tuple[list[CopyObject], float]:
+    def _call(self, job: tuple) -> tuple[list[CopyObject], float]:
         process, connection = self._idle.get()
         try:
             connection.send(job)
@@ -113,7 +116,7 @@ class ParsePool:
 
 
 def serve_parse_jobs(fd: int) -> None:
-    """A parse worker (``ParsePool``): jobs ``(late_limit, run_id, items)`` in on the socket
+    """A parse worker (``ParsePool``): jobs (``parse_items``' arguments) in on the socket
     ``fd``, ``parse_items``' answer (or an error message) out, until None or EOF."""
     import traceback
     from multiprocessing.connection import Connection

@@ -309,9 +309,11 @@ def _read_batches(batches: list[list[ObjectInfo]], settings: Settings, s3: Any, 
                 if not items:
                     parsed, cpu = [], 0.0
                 elif parse_pool is None:
-                    parsed, cpu = parse_items(settings.late_limit, run_id, items, on_line)
+                    parsed, cpu = parse_items(settings.late_limit, run_id, items, on_line, settings.page_path_rule,
+                                              settings.store_currency)
                 else:
-                    parsed, cpu = parse_pool.parse(settings.late_limit, run_id, items)
+                    parsed, cpu = parse_pool.parse(settings.late_limit, run_id, items, settings.page_path_rule,
+                                                   settings.store_currency)
                 _add_phase(summary, "parse", t0)
                 summary.phase_ms["parse_cpu"] = summary.phase_ms.get("parse_cpu", 0) + int(cpu * 1000)
                 _put(ready, (batch, list(zip([info for info, _ in read], parsed, strict=True)), skipped), stop)

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from clickstream_common import currencies
 from clickstream_common.envconfig import ConfigurationError, env_int
 
 from .db import PgTarget, ssl_mode_from_env
+from .page_paths import DEFAULT_RULE, PagePathRule, PagePathRuleError
 
 __all__ = ["DEFAULT_LOOKBACK_HOURS", "ConfigurationError", "Settings"]
 
@@ -38,6 +40,10 @@ class Settings:
     # PostgreSQL backend, so a second core). A half-hourly run touches a few thousand groups and
     # derives in about a second on one connection (bench_etl.py's incremental run).
     derive_parallel_min_groups: int = 20_000
+    # How page paths are spelled in the warehouse (ETL_PAGE_PATH_RULES, page_paths.py).
+    page_path_rule: PagePathRule = DEFAULT_RULE
+    # The currency of an amount sent without one (ETL_STORE_CURRENCY, ISO 4217); None: left NULL.
+    store_currency: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +82,16 @@ class Settings:
             password_parameter=password_parameter,
             root_cert_parameter=root_cert_parameter,
         )
+        try:
+            page_path_rule = PagePathRule.from_json(env.get("ETL_PAGE_PATH_RULES"))
+        except PagePathRuleError as exc:
+            raise ConfigurationError(str(exc)) from None
+        store_currency = env.get("ETL_STORE_CURRENCY", "").strip() or None
+        if store_currency is not None:
+            try:
+                currencies.check_store_currency(store_currency, "ETL_STORE_CURRENCY")
+            except ValueError as exc:
+                raise ConfigurationError(str(exc)) from None
         return cls(
             bucket=bucket,
             target=target,
@@ -86,6 +102,8 @@ class Settings:
             batch_bytes=env_int(env, "ETL_BATCH_BYTES", 20_000_000, 1_000, 1_000_000_000),
             parse_workers=env_int(env, "ETL_PARSE_WORKERS", default_parse_workers(), 0, 64),
             derive_parallel_min_groups=env_int(env, "ETL_DERIVE_PARALLEL_MIN_GROUPS", 20_000, 0, 1_000_000_000),
+            page_path_rule=page_path_rule,
+            store_currency=store_currency,
         )
 
 
