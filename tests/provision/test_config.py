@@ -64,6 +64,15 @@ def _set(raw: dict, dotted: str, value) -> dict:
     ("ingest.timeout_seconds", 60, "ingest.timeout_seconds: must be between 1 and 29"),
     ("etl.schedule", "every 30 minutes", "etl.schedule: expected cron(...) or rate(...)"),
     ("etl.dw_user", "ETL-Loader", "etl.dw_user: lowercase PostgreSQL identifier"),
+    ("etl.store_currency", "eur", "etl.store_currency: 'eur' is not an active ISO 4217 currency code (codes are"),
+    ("etl.store_currency", "EUO", "etl.store_currency: 'EUO' is not an active ISO 4217 currency code"),
+    ("etl.store_currency", "XAU", "etl.store_currency: 'XAU' is not an active ISO 4217 currency code"),
+    ("etl.page_paths.trailing_slash", "drop", "etl.page_paths.trailing_slash: must be one of fold, keep"),
+    ("etl.page_paths.strip_extensions", ["html"], "etl.page_paths.strip_extensions: entries start with '.'"),
+    ("etl.page_paths.index_pages", ["shop/index.html"], "etl.page_paths.index_pages: entries are file names"),
+    ("etl.page_paths.index_pages", "index.html", "etl.page_paths.index_pages: expected a list"),
+    ("etl.page_paths.lowercase", "no", "etl.page_paths.lowercase: expected true or false"),
+    ("etl.page_paths.folding", True, "etl.page_paths.folding: unknown field"),
     ("observability.log_retention_days", 31, "observability.log_retention_days: CloudWatch accepts"),
 ])
 def test_invalid_fields_are_named(field, value, message):

@@ -13,6 +13,7 @@ import boto3
 import pytest
 import yaml
 from botocore.exceptions import ClientError
+from etl.page_paths import DEFAULT_RULE
 from etl.settings import DEFAULT_LOOKBACK_HOURS, Settings
 from moto.core import enable_iam_authentication
 from moto.ssm.responses import SimpleSystemManagerResponse
@@ -181,6 +182,16 @@ def test_the_etl_gets_the_48_hour_lookback_that_config_and_the_function_share(de
     assert config.Etl().lookback_hours == cfg.etl.lookback_hours == DEFAULT_LOOKBACK_HOURS == 48
     minimal = {"RAW_BUCKET_NAME": "b", "DW_PG_HOST": "h", "DW_PG_USER": "u", "DW_PG_DATABASE": "d"}
     assert Settings.from_env(minimal).lookback == timedelta(hours=DEFAULT_LOOKBACK_HOURS)
+
+
+def test_the_etl_gets_the_page_path_rule_and_store_currency_of_the_config(deployed, cfg):
+    env = deployed[0]("lambda").get_function_configuration(FunctionName="clickstream-dev-etl")["Environment"]
+    minimal = {"RAW_BUCKET_NAME": "b", "DW_PG_HOST": "h", "DW_PG_USER": "u", "DW_PG_DATABASE": "d"}
+    settings = Settings.from_env({**minimal, **env["Variables"]})
+    assert settings.store_currency == cfg.etl.store_currency == "EUR"
+    # The example spells out the ETL's default rule, and the config's defaults are the ETL's.
+    assert settings.page_path_rule == config.page_path_rule(cfg.etl) == DEFAULT_RULE
+    assert config.page_path_rule(config.Etl()) == DEFAULT_RULE
 
 
 def test_an_older_deployment_loses_the_plaintext_password_and_the_managed_policy(deployed, cfg, artifacts):

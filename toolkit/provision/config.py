@@ -97,16 +97,37 @@ class Ingest:
     throttling_burst_limit: int = 200
 
 
-def _etl_default_lookback_hours() -> int:
-    """The ETL Lambda's own default (lambdas/etl/settings.py), so that provisioning and the
-    function never disagree about it."""
+def _lambdas_importable() -> None:
     from toolkit.provision.lambda_zips import LAMBDAS_DIR
 
     if str(LAMBDAS_DIR) not in sys.path:
         sys.path.insert(0, str(LAMBDAS_DIR))
+
+
+def _etl_default_lookback_hours() -> int:
+    """The ETL Lambda's own default (lambdas/etl/settings.py), so that provisioning and the
+    function never disagree about it."""
+    _lambdas_importable()
     from etl.settings import DEFAULT_LOOKBACK_HOURS
 
     return DEFAULT_LOOKBACK_HOURS
+
+
+def _etl_default_page_path_rule() -> Any:
+    """The ETL's default page path rule (lambdas/etl/page_paths.py), the defaults of etl.page_paths."""
+    _lambdas_importable()
+    from etl.page_paths import DEFAULT_RULE
+
+    return DEFAULT_RULE
+
+
+@dataclass(frozen=True)
+class PagePaths:
+    """How the ETL spells page paths (ETL_PAGE_PATH_RULES; docs/warehouse.md, page paths)."""
+    index_pages: tuple[str, ...] = _etl_default_page_path_rule().index_pages
+    strip_extensions: tuple[str, ...] = _etl_default_page_path_rule().strip_extensions
+    trailing_slash: str = _etl_default_page_path_rule().trailing_slash  # fold | keep
+    lowercase: bool = _etl_default_page_path_rule().lowercase
 
 
 @dataclass(frozen=True)
@@ -120,6 +141,10 @@ class Etl:
     dw_port: int = 5432
     dw_user: str = "etl_loader"  # the ETL's login, created by the Ansible dw role (roles/dw)
     dw_database: str = "clickstream"
+    # The currency (ISO 4217) of the amounts of events that name none (ETL_STORE_CURRENCY);
+    # empty: such amounts keep no currency.
+    store_currency: str = ""
+    page_paths: PagePaths = PagePaths()
 
 
 @dataclass(frozen=True)
@@ -423,7 +448,29 @@ def _validate_etl(config: Config) -> list[str]:
     for name in ("dw_user", "dw_database"):
         if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", getattr(etl, name)):
             raise ConfigError(f"etl.{name}", "lowercase PostgreSQL identifier expected")
+    _lambdas_importable()
+    from clickstream_common import currencies
+
+    if etl.store_currency:
+        try:
+            currencies.check_store_currency(etl.store_currency, "etl.store_currency")
+        except ValueError as exc:
+            raise ConfigError("etl.store_currency", str(exc).removeprefix("etl.store_currency: ")) from None
+    page_path_rule(etl)
     return []
+
+
+def page_path_rule(etl: Etl) -> Any:
+    """etl.page_paths as the ETL's PagePathRule; ConfigError naming the option it refuses."""
+    _lambdas_importable()
+    from etl.page_paths import PagePathRule, PagePathRuleError
+
+    p = etl.page_paths
+    try:
+        return PagePathRule(index_pages=p.index_pages, strip_extensions=p.strip_extensions,
+                            trailing_slash=p.trailing_slash, lowercase=p.lowercase)
+    except PagePathRuleError as exc:
+        raise ConfigError(f"etl.page_paths.{exc.option}" if exc.option else "etl.page_paths", exc.problem) from None
 
 
 def _validate_observability(config: Config) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from toolkit.provision.aws import error_code
+from toolkit.provision.config import page_path_rule
 from toolkit.provision.engine import Ctx
 
 RUNTIME = "python3.12"
@@ -109,6 +110,8 @@ def function_environment(ctx: Ctx, function: str) -> dict[str, str]:
         "DW_PG_SSL_ROOT_CERT_PARAMETER": ctx.names.dw_ca_parameter,
         "ETL_LOOKBACK_HOURS": str(e.lookback_hours),
         "ETL_PARSE_WORKERS": str(etl_parse_workers(e.memory_mb)),
+        "ETL_PAGE_PATH_RULES": page_path_rule(e).to_json(),
+        **({"ETL_STORE_CURRENCY": e.store_currency} if e.store_currency else {}),
     }
 
 
