@@ -1,16 +1,19 @@
 """The derive phase: sessions, visitors and aggregates for what the load phase touched.
 
-Everything here is recomputed from stored events for the touched slices only (session
-groups, hours, days, cohort weeks), so the result is a function of the set of events loaded,
-not of how they were split into runs.
+Each table's rows are defined by its model in sql/dw/models/; this module decides which
+slices to recompute (session groups, hours, days, cohort weeks) and in which transaction, so
+the result is a function of the set of events loaded, not of how they were split into runs.
 
-Five kinds of transaction, each clearing the pending work it consumed as it commits, so an
+Six kinds of transaction, each clearing the pending work it consumed as it commits, so an
 interrupted derive is simply finished by the next run:
 
 - sessions (``etl_pending_groups``): sessions; hands the sessions it removed and inserted on
   to ``etl_pending_visitor_sessions``, and the days whose sessions changed on to
   ``etl_pending_session_days``;
 - visitors (``etl_pending_visitor_sessions``): visitors, first-visit flags and retention;
+  hands the days whose conversions those sessions can touch on to
+  ``etl_pending_attribution_days``;
+- attribution (``etl_pending_attribution_days``): revenue credited to touchpoints;
 - activity (``etl_pending_hours``): hourly activity and daily product engagement, from events
   alone;
 - days (``etl_pending_session_days``): funnel, landing and exit pages;
@@ -19,7 +22,7 @@ interrupted derive is simply finished by the next run:
 the last two from the days' sessions alone.
 
 PostgreSQL runs each statement on one core. For large runs a second connection computes half
-of the session rows, then the activity, visitors and days steps, while the first computes the
+of the session rows, then the activity, visitors, attribution and days steps, while the first computes the
 other half, applies them and goes on to the transitions. The session shares meet in an
 UNLOGGED work table, which the applying transaction empties.
 """
@@ -34,6 +37,7 @@ from typing import Any
 
 from clickstream_common import contract
 
+from .settings import DEFAULT_ATTRIBUTION_LOOKBACK_DAYS
 from .transaction import transaction
 
 # The rows of every derived table are defined once, in sql/dw/models/ (dw_*_rows functions);
@@ -194,6 +198,33 @@ WITH old AS (SELECT session_key, session_date, person_key, derive_signature FROM
 INSERT INTO etl_pending_session_days SELECT session_date FROM funnel_days ON CONFLICT DO NOTHING
 """
 
+# Conversions whose touchpoints can have changed: those of the changed sessions' visitors in
+# the lookback after each changed session, and the changed sessions' own days (a conversion
+# that vanished or moved to another visitor).
+_ATTRIBUTION_DAYS = """
+INSERT INTO etl_pending_attribution_days
+WITH touched AS (
+  SELECT person_key, session_date FROM d_old_sessions
+  UNION
+  SELECT person_key, session_date FROM d_new_sessions
+)
+SELECT session_date FROM touched
+UNION
+SELECT c.session_date
+FROM touched t JOIN clickstream_sessions c
+  ON c.person_key = t.person_key AND c.session_date >= t.session_date
+ AND c.session_date <= t.session_date + CAST(:lookback_days AS integer)
+WHERE c.purchases > 0
+ON CONFLICT DO NOTHING
+"""
+
+_ATTRIBUTION = """
+DELETE FROM agg_daily_attribution WHERE conversion_date = ANY (CAST(:days AS date[]));
+INSERT INTO agg_daily_attribution
+SELECT * FROM dw_attribution_rows(CAST(:days AS date[]), CAST(:lookback_days AS integer));
+DELETE FROM etl_pending_attribution_days WHERE conversion_date = ANY (CAST(:days AS date[]))
+"""
+
 SESSION_DAYS = "etl_pending_session_days"
 TRANSITION_DAYS = "etl_pending_transition_days"
 
@@ -273,12 +304,13 @@ class DeriveResult:
 
 
 def derive(connection: Any, run_id: int, fault: Any = None,
-           helper: Callable[[], Any] | None = None) -> DeriveResult:
+           helper: Callable[[], Any] | None = None,
+           attribution_lookback_days: int = DEFAULT_ATTRIBUTION_LOOKBACK_DAYS) -> DeriveResult:
     """Recompute sessions, visitors and aggregates for the pending work.
 
     ``helper`` opens a second connection. Given one, it computes half of the session rows
-    (by session group), then the activity aggregates, the visitors and the days' funnel and
-    pages, while this connection computes the other half of the session rows, applies them and
+    (by session group), then the activity aggregates, the visitors and their attribution, and
+    the days' funnel and pages, while this connection computes the other half of the session rows, applies them and
     derives the days' page transitions.
     """
     result = DeriveResult()
@@ -297,17 +329,19 @@ def derive(connection: Any, run_id: int, fault: Any = None,
             if fault is not None:
                 fault("derive", "days")
             if second is None:
-                derive_visitors(connection, run_id)
+                derive_visitors(connection, run_id, attribution_lookback_days)
+                derive_attribution(connection, attribution_lookback_days)
                 derive_days(connection)
                 derive_transition_days(connection)
                 derive_activity(connection, result)
             else:
                 # These read the sessions just committed, and none reads what another writes.
-                visitors = pool.submit(derive_visitors, second, run_id)
+                visitors = pool.submit(derive_visitors, second, run_id, attribution_lookback_days)
+                attribution = pool.submit(derive_attribution, second, attribution_lookback_days)
                 days = pool.submit(derive_days, second)
                 derive_transition_days(connection)
                 assert activity is not None
-                for step in (activity, visitors, days):
+                for step in (activity, visitors, attribution, days):
                     step.result()
     finally:
         if second is not None:
@@ -355,9 +389,10 @@ def _session_rows(connection: Any, part: int, parts: int) -> None:
         _insert_session_rows(connection, part, parts)
 
 
-def derive_visitors(connection: Any, run_id: int) -> None:
+def derive_visitors(connection: Any, run_id: int,
+                    attribution_lookback_days: int = DEFAULT_ATTRIBUTION_LOOKBACK_DAYS) -> None:
     """Visitors, first-visit flags and retention of the sessions the sessions step changed, in
-    one transaction."""
+    one transaction; hands the days whose conversions these sessions touch to attribution."""
     with _transaction(connection):
         connection.run(_VISITOR_SESSIONS_SETUP)
         if not connection.run("SELECT EXISTS (SELECT FROM d_old_sessions)"
@@ -370,7 +405,17 @@ def derive_visitors(connection: Any, run_id: int) -> None:
         cohort_weeks, activity_weeks = connection.run(_RETENTION_WEEKS)[0]
         if cohort_weeks:
             _run_statements(connection, _RETENTION, cohort_weeks=cohort_weeks, activity_weeks=activity_weeks)
+        connection.run(_ATTRIBUTION_DAYS, lookback_days=attribution_lookback_days)
         connection.run(_CLEAR_VISITOR_SESSIONS)
+
+
+def derive_attribution(connection: Any, lookback_days: int = DEFAULT_ATTRIBUTION_LOOKBACK_DAYS) -> None:
+    """Attribution of the pending conversion days, in one transaction. Reads the sessions and
+    their visitors as committed; only this run writes them now (it holds the run lock)."""
+    days = [row[0] for row in connection.run("SELECT conversion_date FROM etl_pending_attribution_days ORDER BY 1")]
+    if days:
+        with _transaction(connection):
+            _run_statements(connection, _ATTRIBUTION, days=days, lookback_days=lookback_days)
 
 
 def derive_activity(connection: Any, result: DeriveResult) -> None:

@@ -201,7 +201,8 @@ def _run_locked(connection: Any, connect: Callable[[], Any], settings: Settings,
         # A threshold of 0 means "always", but a run with nothing to derive needs no second connection.
         groups = connection.run("SELECT count(*) FROM etl_pending_groups")[0][0]
         derived = derive(connection, run_id, fault,
-                         helper=connect if groups >= max(settings.derive_parallel_min_groups, 1) else None)
+                         helper=connect if groups >= max(settings.derive_parallel_min_groups, 1) else None,
+                         attribution_lookback_days=settings.attribution_lookback_days)
         _add_phase(summary, "derive", t0)
         summary.sessions_touched = derived.sessions_touched
         summary.status = "succeeded"

@@ -14,11 +14,14 @@ from clickstream_common.envconfig import ConfigurationError, env_int
 from .db import PgTarget, ssl_mode_from_env
 from .page_paths import DEFAULT_RULE, PagePathRule, PagePathRuleError
 
-__all__ = ["DEFAULT_LOOKBACK_HOURS", "ConfigurationError", "Settings"]
+__all__ = ["DEFAULT_ATTRIBUTION_LOOKBACK_DAYS", "DEFAULT_LOOKBACK_HOURS", "ConfigurationError", "Settings"]
 
 # How far back a scheduled run lists raw objects. The one source of this default: provisioning
 # (toolkit/provision/config.py, etl.lookback_hours) imports it.
 DEFAULT_LOOKBACK_HOURS = 48
+# How far before a conversion its visitor's sessions count as its touchpoints
+# (sql/dw/models/aggregates/agg_daily_attribution.sql).
+DEFAULT_ATTRIBUTION_LOOKBACK_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,7 @@ class Settings:
     page_path_rule: PagePathRule = DEFAULT_RULE
     # The currency of an amount sent without one (ETL_STORE_CURRENCY, ISO 4217); None: left NULL.
     store_currency: str | None = None
+    attribution_lookback_days: int = DEFAULT_ATTRIBUTION_LOOKBACK_DAYS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +108,8 @@ class Settings:
             derive_parallel_min_groups=env_int(env, "ETL_DERIVE_PARALLEL_MIN_GROUPS", 20_000, 0, 1_000_000_000),
             page_path_rule=page_path_rule,
             store_currency=store_currency,
+            attribution_lookback_days=env_int(env, "ETL_ATTRIBUTION_LOOKBACK_DAYS", DEFAULT_ATTRIBUTION_LOOKBACK_DAYS,
+                                              1, 366),
         )
 
 

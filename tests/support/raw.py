@@ -87,10 +87,12 @@ SNAPSHOT_QUERIES = {
                                 " GROUP BY session_date, from_page, to_page, device_type, channel, login_state,"
                                 " is_bot HAVING count(*) > 1) repeats",
     "transitions_rollup": "SELECT * FROM agg_daily_page_transitions_rollup ORDER BY 1, 2, 3, 4",
+    "attribution": "SELECT * FROM agg_daily_attribution ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9",
     "rejected": "SELECT object_key, line_no, reason_code FROM etl_rejected_events ORDER BY 1, 2",
     "pending": "SELECT (SELECT count(*) FROM etl_pending_groups) + (SELECT count(*) FROM etl_pending_hours)"
                " + (SELECT count(*) FROM etl_pending_session_days) + (SELECT count(*) FROM etl_pending_transition_days)"
-               " + (SELECT count(*) FROM etl_pending_visitor_sessions) + (SELECT count(*) FROM etl_work_sessions)",
+               " + (SELECT count(*) FROM etl_pending_visitor_sessions) + (SELECT count(*) FROM etl_work_sessions)"
+               " + (SELECT count(*) FROM etl_pending_attribution_days)",
 }
 
 
