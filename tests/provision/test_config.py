@@ -64,6 +64,7 @@ def _set(raw: dict, dotted: str, value) -> dict:
     ("ingest.timeout_seconds", 60, "ingest.timeout_seconds: must be between 1 and 29"),
     ("etl.schedule", "every 30 minutes", "etl.schedule: expected cron(...) or rate(...)"),
     ("etl.dw_user", "ETL-Loader", "etl.dw_user: lowercase PostgreSQL identifier"),
+    ("etl.attribution_lookback_days", 0, "etl.attribution_lookback_days"),
     ("etl.store_currency", "eur", "etl.store_currency: 'eur' is not an active ISO 4217 currency code (codes are"),
     ("etl.store_currency", "EUO", "etl.store_currency: 'EUO' is not an active ISO 4217 currency code"),
     ("etl.store_currency", "XAU", "etl.store_currency: 'XAU' is not an active ISO 4217 currency code"),

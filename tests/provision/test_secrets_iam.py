@@ -192,6 +192,7 @@ def test_the_etl_gets_the_page_path_rule_and_store_currency_of_the_config(deploy
     # The example spells out the ETL's default rule, and the config's defaults are the ETL's.
     assert settings.page_path_rule == config.page_path_rule(cfg.etl) == DEFAULT_RULE
     assert config.page_path_rule(config.Etl()) == DEFAULT_RULE
+    assert settings.attribution_lookback_days == cfg.etl.attribution_lookback_days == 30
 
 
 def test_an_older_deployment_loses_the_plaintext_password_and_the_managed_policy(deployed, cfg, artifacts):

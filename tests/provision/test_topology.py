@@ -335,7 +335,8 @@ def test_lambda_configurations(deployed, net, cfg):
     etl_env = etl["Environment"]["Variables"]
     assert set(etl_env) == {"RAW_BUCKET_NAME", "DW_PG_HOST", "DW_PG_PORT", "DW_PG_USER", "DW_PG_PASSWORD_PARAMETER",
                             "DW_PG_DATABASE", "DW_PG_SSL", "DW_PG_SSL_ROOT_CERT_PARAMETER", "ETL_LOOKBACK_HOURS",
-                            "ETL_PARSE_WORKERS", "ETL_PAGE_PATH_RULES", "ETL_STORE_CURRENCY"}
+                            "ETL_PARSE_WORKERS", "ETL_PAGE_PATH_RULES", "ETL_STORE_CURRENCY",
+                            "ETL_ATTRIBUTION_LOOKBACK_DAYS"}
     assert etl_env["ETL_PARSE_WORKERS"] == "0"  # 512 MB is a fraction of one vCPU: parse in-process
     assert etl_env["DW_PG_HOST"] == state["dw_private_ip"]
     assert etl_env["DW_PG_SSL"] == "verify-full"

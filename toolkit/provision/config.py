@@ -113,6 +113,14 @@ def _etl_default_lookback_hours() -> int:
     return DEFAULT_LOOKBACK_HOURS
 
 
+def _etl_default_attribution_lookback_days() -> int:
+    """The ETL's default attribution lookback (lambdas/etl/settings.py)."""
+    _lambdas_importable()
+    from etl.settings import DEFAULT_ATTRIBUTION_LOOKBACK_DAYS
+
+    return DEFAULT_ATTRIBUTION_LOOKBACK_DAYS
+
+
 def _etl_default_page_path_rule() -> Any:
     """The ETL's default page path rule (lambdas/etl/page_paths.py), the defaults of etl.page_paths."""
     _lambdas_importable()
@@ -145,6 +153,9 @@ class Etl:
     # empty: such amounts keep no currency.
     store_currency: str = ""
     page_paths: PagePaths = PagePaths()
+    # How far before a conversion its visitor's sessions count as its touchpoints
+    # (ETL_ATTRIBUTION_LOOKBACK_DAYS). Reprocess to apply a change to loaded conversions.
+    attribution_lookback_days: int = _etl_default_attribution_lookback_days()
 
 
 @dataclass(frozen=True)
@@ -440,6 +451,7 @@ def _validate_etl(config: Config) -> list[str]:
     if not SCHEDULE_PATTERN.match(etl.schedule):
         raise ConfigError("etl.schedule", f"expected cron(...) or rate(N minutes|hours|days), got {etl.schedule!r}")
     _in_range(etl.lookback_hours, 1, 24 * 14, "etl.lookback_hours")
+    _in_range(etl.attribution_lookback_days, 1, 366, "etl.attribution_lookback_days")
     _in_range(etl.memory_mb, 128, 10240, "etl.memory_mb")
     _in_range(etl.timeout_seconds, 1, 900, "etl.timeout_seconds")
     _in_range(etl.max_retry_attempts, 0, 2, "etl.max_retry_attempts")

@@ -111,6 +111,7 @@ def function_environment(ctx: Ctx, function: str) -> dict[str, str]:
         "ETL_LOOKBACK_HOURS": str(e.lookback_hours),
         "ETL_PARSE_WORKERS": str(etl_parse_workers(e.memory_mb)),
         "ETL_PAGE_PATH_RULES": page_path_rule(e).to_json(),
+        "ETL_ATTRIBUTION_LOOKBACK_DAYS": str(e.attribution_lookback_days),
         **({"ETL_STORE_CURRENCY": e.store_currency} if e.store_currency else {}),
     }
 
