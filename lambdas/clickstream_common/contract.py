@@ -116,6 +116,11 @@ def funnel_stages() -> list[str]:
     return schema()["x-funnel-stages"]
 
 
+def checkout_steps() -> list[str]:
+    """The checkout's steps in order: a session is at step k when it sent the first k."""
+    return schema()["x-checkout-steps"]
+
+
 @lru_cache(maxsize=4096)  # field names repeat on every event: fold each spelling once
 def snake_case(name: str) -> str:
     """``discountPrice`` -> ``discount_price``; snake_case names come back unchanged."""

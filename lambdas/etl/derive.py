@@ -52,7 +52,8 @@ ANALYZE d_groups;
 # This connection's share (:part of :parts) of the pending session groups.
 _GROUP_SHARE = "SELECT session_group FROM d_groups WHERE abs(hashtext(session_group) % :parts) = :part"
 _SESSION_ROWS = ("INSERT INTO etl_work_sessions"
-                 " SELECT * FROM dw_work_session_rows(CAST(:groups AS text[]), CAST(:stages AS text[]))")
+                 " SELECT * FROM dw_work_session_rows(CAST(:groups AS text[]), CAST(:stages AS text[]),"
+                 " CAST(:checkout_steps AS text[]))")
 
 _SESSION_CHANGES_SETUP = """
 CREATE TEMP TABLE d_old_sessions ON COMMIT DROP AS
@@ -379,7 +380,8 @@ def derive_sessions(connection: Any, run_id: int, result: DeriveResult, fault: A
 def _insert_session_rows(connection: Any, part: int, parts: int) -> None:
     groups = [row[0] for row in connection.run(_GROUP_SHARE, part=part, parts=parts)]
     if groups:
-        connection.run(_SESSION_ROWS, groups=groups, stages=contract.funnel_stages())
+        connection.run(_SESSION_ROWS, groups=groups, stages=contract.funnel_stages(),
+                       checkout_steps=contract.checkout_steps())
 
 
 def _session_rows(connection: Any, part: int, parts: int) -> None:

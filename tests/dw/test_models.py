@@ -28,7 +28,7 @@ def test_models_define_functions_not_tables():
     for model in migrate.discover_models():
         text = model.sql
         assert "CREATE OR REPLACE" in text, model.name
-        assert "CREATE TABLE" not in text and "DROP " not in text, model.name
+        assert "CREATE TABLE" not in text and "DROP TABLE" not in text, model.name
 
 
 def test_a_requirement_that_is_not_a_model_or_a_cycle_is_refused(tmp_path):

@@ -63,7 +63,8 @@ SNAPSHOT_QUERIES = {
     "sessions": "SELECT session_key, session_group, client_id, user_id, person_key, login_state, session_start,"
                 " session_end, duration_s, event_count, page_view_count, landing_page, exit_page, channel,"
                 " device_type, is_bot, product_category, is_bounce, is_engaged, funnel_stage, purchases, revenue,"
-                " is_first_visit, page_paths, has_cart, cart_abandoned FROM clickstream_sessions ORDER BY session_key",
+                " is_first_visit, page_paths, has_cart, cart_abandoned, checkout_step, cart_removals, cart_value"
+                " FROM clickstream_sessions ORDER BY session_key",
     "identity": "SELECT client_id, user_id, first_login_at, first_login_event_id, last_seen_at"
                 " FROM clickstream_identity_map ORDER BY client_id",
     "visitors": "SELECT person_key, first_seen_at, last_seen_at, cohort_week, first_channel, first_device_type,"
@@ -75,7 +76,8 @@ SNAPSHOT_QUERIES = {
     "funnel": "SELECT session_date, channel, device_type, login_state, product_category, is_bot, sessions,"
               " view_item_sessions, add_to_cart_sessions, begin_checkout_sessions, purchase_sessions,"
               " engaged_sessions, bounced_sessions, revenue, hll_cardinality(visitors), cart_sessions,"
-              " abandoned_cart_sessions FROM agg_daily_funnel ORDER BY 1, 2, 3, 4, 5, 6",
+              " abandoned_cart_sessions, shipping_sessions, payment_sessions, cart_removals, abandoned_cart_value"
+              " FROM agg_daily_funnel ORDER BY 1, 2, 3, 4, 5, 6",
     "clicks": "SELECT * FROM agg_daily_element_clicks ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9",
     "clicks_rollup": "SELECT * FROM agg_daily_element_clicks_rollup ORDER BY 1, 2, 3, 4, 5, 6",
     "entry_exit": "SELECT * FROM agg_daily_entry_exit_pages ORDER BY 1, 2, 3, 4, 5, 6, 7, 8",

@@ -6,9 +6,12 @@
 -- time, id), so the events are sorted once; a session is a (group, run start, 24 h count) and
 -- starts at the event where the run starts or the count moves on. ``stages`` are the contract's
 -- funnel stages in order (x-funnel-stages): a session's funnel_stage is the furthest it
--- reached, 0 for none.
+-- reached, 0 for none. ``checkout_steps`` are the contract's checkout steps (x-checkout-steps):
+-- its checkout_step is the number of leading steps it sent. Its cart value is what it added
+-- to the cart less what it removed (the event's value, else unit price times quantity).
 -- requires: events/page_views
-CREATE OR REPLACE FUNCTION dw_work_session_rows(groups text[], stages text[])
+DROP FUNCTION IF EXISTS dw_work_session_rows(text[], text[]);
+CREATE OR REPLACE FUNCTION dw_work_session_rows(groups text[], stages text[], checkout_steps text[])
 RETURNS SETOF etl_work_sessions
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
@@ -17,6 +20,9 @@ WITH ev AS (
   SELECT e.session_group, e.event_timestamp, e.event_id, e.session_id, e.client_id, e.user_id, e.login_state,
     e.event_type, e.page_path, e.channel, e.referrer_host, e.utm_source, e.utm_medium, e.utm_campaign,
     e.device_type, e.browser_family, e.os_family, e.is_bot, e.product_category, e.value, e.page_role,
+    CASE WHEN e.event_type IN ('add_to_cart', 'remove_from_cart')
+         THEN coalesce(e.value, coalesce(e.product_discount_price, e.product_price) * coalesce(e.quantity, 1)) END
+      AS cart_amount,
     lag(e.event_timestamp) OVER (PARTITION BY e.session_group ORDER BY e.event_timestamp, e.event_id) AS prev_ts
   FROM unnest(groups) AS g(session_group) JOIN clickstream_events e USING (session_group)
 ), runs AS (
@@ -81,8 +87,13 @@ SELECT
   array_agg(page_path ORDER BY event_timestamp, event_id) FILTER (WHERE page_path IS NOT NULL) AS page_paths,
   count(*) FILTER (WHERE page_role IS NOT NULL) AS page_event_count,
   max(event_timestamp) FILTER (WHERE event_type = 'add_to_cart') AS last_add_to_cart_at,
-  max(event_timestamp) FILTER (WHERE event_type = 'purchase') AS last_purchase_at
+  max(event_timestamp) FILTER (WHERE event_type = 'purchase') AS last_purchase_at,
+  (SELECT coalesce(max(k), 0) FROM generate_subscripts(checkout_steps, 1) AS k
+   WHERE checkout_steps[1:k] <@ array_agg(event_type) FILTER (WHERE event_type = ANY (checkout_steps))) AS checkout_step,
+  count(*) FILTER (WHERE event_type = 'remove_from_cart') AS cart_removals,
+  coalesce(sum(cart_amount) FILTER (WHERE event_type = 'add_to_cart'), 0)
+    - coalesce(sum(cart_amount) FILTER (WHERE event_type = 'remove_from_cart'), 0) AS cart_value
 FROM events GROUP BY session_group, run_start, cap_no
 $$;
 
-GRANT EXECUTE ON FUNCTION dw_work_session_rows(text[], text[]) TO clickstream_etl_writer;
+GRANT EXECUTE ON FUNCTION dw_work_session_rows(text[], text[], text[]) TO clickstream_etl_writer;
