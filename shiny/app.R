@@ -38,10 +38,18 @@ if (DW$settings$cache_check_s > 0) later::later(keep_warm, 0)
 
 TAB_IDS <- vapply(TABS, `[[`, "", "id")
 
-# Loading the packages' rendering code costs the first chart about a second; pay it at start-up
-# rather than on the first visitor's first tab.
-invisible(htmlwidgets:::toJSON(plotly::plotly_build(empty_plot())$x))
-invisible(htmlwidgets:::toJSON(dw_table(data.frame(x = 1), pct = "x")$x))
+# Change colours (DELTA_COLOURS) and greyed low-count rates keep >= 4.5:1 contrast on white
+# and on the value boxes' #f8f9fa.
+APP_CSS <- paste0(
+  ".dw-filters .form-group{margin-bottom:.25rem}",
+  ".dw-range-caption{color:#495057;margin:0 0 .25rem .1rem}",
+  ".kpi-value{font-size:1.6rem;font-weight:500;line-height:1.2}",
+  # bslib's value boxes make every inner element inherit the box's colour (.value-box-area *).
+  ".kpi-good,.bslib-value-box .value-box-area .kpi-good{color:", DELTA_COLOURS[["good"]], "}",
+  ".kpi-bad,.bslib-value-box .value-box-area .kpi-bad{color:", DELTA_COLOURS[["bad"]], "}",
+  ".kpi-neutral,.bslib-value-box .value-box-area .kpi-neutral,.bslib-value-box .value-box-area .kpi-previous{color:", DELTA_COLOURS[["neutral"]], "}",
+  ".low-n,.rate-none,.bslib-value-box .value-box-area .low-n{color:", LOW_N_COLOUR, "}.kpi-value .low-n{font-size:1.1rem}"
+)
 
 ui <- function(request) {
   # ?tab=<id> opens that tab directly (links from runbooks and alerts); the other tabs render
@@ -51,9 +59,7 @@ ui <- function(request) {
   panels <- lapply(TABS, function(t) bslib::nav(t$title, value = t$id, div(class = "container-fluid py-3", t$ui(t$id))))
   do.call(bslib::page_navbar, c(
     list(title = "Clickstream", id = "tab", selected = selected, theme = bslib::bs_theme(version = 5),
-         header = tagList(tags$style(HTML(".dw-filters .form-group{margin-bottom:.25rem}
-                                           .kpi-value{font-size:1.6rem;font-weight:500;line-height:1.2}")),
-                          filters_ui("filters")),
+         header = tagList(tags$style(HTML(APP_CSS)), filters_ui("filters", dw_default_filters(DW))),
          window_title = "Clickstream dashboards"),
     panels
   ))

@@ -255,28 +255,32 @@ page_table <- function(rows, kind = c("landing", "exit"), n = 15) {
 }
 
 # Cohort x week-offset retention matrix. The cohort size is taken from offset 0 (everyone is
-# active in their first week); offsets that have not happened yet by `as_of` stay NA.
-retention_matrix <- function(rows, max_offset = 12, as_of = Sys.Date()) {
-  if (!nrow(rows)) return(list(cohorts = character(0), offsets = 0:max_offset,
-                               rate = matrix(numeric(0), 0, max_offset + 1), size = numeric(0)))
+# active in their first week). A cell is observable once its whole week (Monday to Sunday) lies
+# on or before `observed_until` (see retention_observed_until: yesterday, or the data's last day);
+# the others stay NA and are marked in `observable`, so they are not read as zero.
+retention_matrix <- function(rows, max_offset = 12, observed_until = Sys.Date() - 1L) {
+  offsets <- 0:max_offset
+  if (!nrow(rows)) return(list(cohorts = character(0), offsets = offsets,
+                               rate = matrix(numeric(0), 0, max_offset + 1), size = numeric(0),
+                               observable = matrix(logical(0), 0, max_offset + 1)))
   rows$cohort_week <- as.Date(rows$cohort_week)
   cohorts <- sort(unique(rows$cohort_week))
-  offsets <- 0:max_offset
   size <- vapply(cohorts, function(c) {
     r <- rows[rows$cohort_week == c, , drop = FALSE]
     s0 <- sum(num0(r$cohort_size[r$week_offset == 0]))
     if (s0 > 0) s0 else max(c(0, tapply(num0(r$cohort_size), r$week_offset, sum)))
   }, numeric(1))
   rate <- matrix(NA_real_, length(cohorts), length(offsets))
-  current_week <- as.Date(as_of) - (as.integer(format(as.Date(as_of), "%u")) - 1L)
+  observable <- matrix(FALSE, length(cohorts), length(offsets))
   for (i in seq_along(cohorts)) {
     for (j in seq_along(offsets)) {
-      if (cohorts[i] + 7L * offsets[j] > current_week) next
+      if (cohorts[i] + 7L * offsets[j] + 6L > as.Date(observed_until)) next
+      observable[i, j] <- TRUE
       hit <- rows$cohort_week == cohorts[i] & rows$week_offset == offsets[j]
       rate[i, j] <- safe_div(sum(num0(rows$active_visitors[hit])), size[i])
     }
   }
-  list(cohorts = format(cohorts, "%Y-%m-%d"), offsets = offsets, rate = rate, size = size)
+  list(cohorts = format(cohorts, "%Y-%m-%d"), offsets = offsets, rate = rate, size = size, observable = observable)
 }
 
 # 7 x 24 matrix of events by ISO weekday (rows, Monday first) and UTC hour (columns).
@@ -320,11 +324,6 @@ format_metric <- function(metric, value) {
     revenue = formatC(value, format = "f", digits = 2, big.mark = ","),
     formatC(value, format = "d", big.mark = ",")
   )
-}
-
-format_change <- function(change) {
-  if (is.na(change)) return("no previous data")
-  sprintf("%s%.1f%% vs previous period", if (change >= 0) "+" else "", 100 * change)
 }
 
 # Cart abandonment from the funnel's cart columns summed over the filtered rows: the share of
@@ -416,4 +415,211 @@ page_choices <- function(pages) {
 selected_pages <- function(value) {
   if (is.null(value) || !length(value) || is.na(value[1]) || !startsWith(value[1], "page:")) return(character(0))
   substring(value[1], 6)
+}
+
+# -- Display names ------------------------------------------------------------------------------
+# One mapping from the warehouse's raw values and column names to what people read, used by
+# every chart, table and filter. A raw name without an entry is shown as it is (values) or with
+# its underscores as spaces (column names).
+DISPLAY_NAMES <- c(
+  # event types
+  page_view = "Page view", view_item_list = "Product list view", view_item = "Product view",
+  add_to_cart = "Add to cart", begin_checkout = "Begin checkout", purchase = "Purchase", click = "Click",
+  # channels
+  direct = "Direct", organic_search = "Organic search", paid_search = "Paid search", social = "Social",
+  email = "Email", referral = "Referral", internal = "Internal",
+  # devices
+  desktop = "Desktop", mobile = "Mobile", tablet = "Tablet", bot = "Bot", other = "Other",
+  # login states
+  logged_in = "Logged in", anonymous = "Anonymous", guest = "Guest",
+  # columns of the tables shown
+  run_id = "Run", started_at = "Started (UTC)", finished_at = "Finished (UTC)", status = "Status",
+  trigger = "Trigger", objects_loaded = "Objects loaded", objects_skipped = "Objects skipped",
+  events_read = "Events read", events_loaded = "Events loaded", events_duplicate = "Duplicates",
+  events_rejected = "Rejected", sessions_touched = "Sessions touched", duration_ms = "Duration (ms)",
+  newest_event_at = "Newest event (UTC)", error = "Error", rejected_at = "Rejected (UTC)",
+  reason_code = "Reason code", field = "Field", reason = "Reason", object_key = "Object key", line_no = "Line",
+  failed_at = "Failed (UTC)", size = "Size", size_bytes = "Size (bytes)", storage_class = "Storage class",
+  attempts = "Attempts", retry_after = "Retry after (UTC)", detail = "Detail"
+)
+
+display_name <- function(x) {
+  x <- as.character(x)
+  hit <- match(x, names(DISPLAY_NAMES))
+  ifelse(is.na(hit), x, unname(DISPLAY_NAMES[hit]))
+}
+
+# Column headers: the mapping, else the raw name with spaces and a capital first letter.
+column_label <- function(x) {
+  x <- as.character(x)
+  hit <- match(x, names(DISPLAY_NAMES))
+  raw <- grepl("^[a-z0-9_]+$", x)
+  human <- ifelse(raw, paste0(toupper(substr(x, 1, 1)), gsub("_", " ", substring(x, 2))), x)
+  ifelse(is.na(hit), human, unname(DISPLAY_NAMES[hit]))
+}
+
+# Choices for a select input: raw values, display labels.
+display_choices <- function(values) stats::setNames(as.character(values), display_name(values))
+
+# -- Default date range --------------------------------------------------------------------------
+utc_today <- function(now = Sys.time()) as.Date(format(now, "%Y-%m-%d", tz = "UTC"))
+
+# The last `days` complete UTC days that hold data: the range ends on the latest day before
+# today with sessions (today is never complete) and starts no earlier than the first day with
+# sessions. Without any data: the last `days` days ending yesterday.
+default_date_range <- function(today, first_day = NA, last_day = NA, days = 28L) {
+  today <- as.Date(today)
+  missing_day <- function(d) is.null(d) || !length(d) || is.na(d[1])
+  if (missing_day(last_day)) {
+    end <- today - 1L
+    return(list(start = end - (days - 1L), end = end, has_data = FALSE, days = days))
+  }
+  end <- min(as.Date(last_day[1]), today - 1L)
+  start <- end - (days - 1L)
+  if (!missing_day(first_day)) start <- max(start, min(as.Date(first_day[1]), end))
+  list(start = start, end = end, has_data = TRUE, days = days)
+}
+
+# The caption under the filters: what the default range is, and a warning when the chosen
+# range includes today, which is not complete.
+range_caption <- function(default, start = default$start, end = default$end, today = utc_today()) {
+  fmt <- function(d) format(as.Date(d), "%Y-%m-%d")
+  n <- as.integer(default$end - default$start) + 1L
+  base <- if (!isTRUE(default$has_data)) {
+    sprintf("No complete day with data yet: the last %d days ending yesterday, %s – %s", n, fmt(default$start),
+            fmt(default$end))
+  } else if (n < default$days) {
+    sprintf("All %d complete %s with data: %s – %s", n, if (n == 1) "day" else "days", fmt(default$start),
+            fmt(default$end))
+  } else {
+    sprintf("Last %d complete days with data: %s – %s", n, fmt(default$start), fmt(default$end))
+  }
+  chosen <- !(as.Date(start) == default$start && as.Date(end) == default$end)
+  if (chosen) base <- paste0("Default: ", sub("^(.)", "\\L\\1", base, perl = TRUE))
+  if (as.Date(end) >= as.Date(today) && as.Date(start) <= as.Date(today)) {
+    base <- paste0(base, ". Today (UTC) is not complete: drawn dashed as partial")
+  }
+  base
+}
+
+# -- Partial periods -----------------------------------------------------------------------------
+# Marks the time bucket that holds `now` as partial and drops the buckets after it (a day or
+# hour that has not happened is not a zero). Rows have a POSIXct-like column t.
+mark_partial <- function(rows, grain = c("day", "hour"), now = Sys.time()) {
+  grain <- match.arg(grain)
+  step <- if (grain == "day") 86400 else 3600
+  if (!nrow(rows)) {
+    rows$partial <- logical(0)
+    return(rows)
+  }
+  t <- as.POSIXct(rows$t, tz = "UTC")
+  now <- as.POSIXct(now, tz = "UTC")
+  rows <- rows[t <= now, , drop = FALSE]
+  t <- t[t <= now]
+  rows$partial <- as.numeric(t) + step > as.numeric(now)
+  rownames(rows) <- NULL
+  rows
+}
+
+# -- KPI changes ---------------------------------------------------------------------------------
+RATE_METRICS <- c("conversion_rate", "bounce_rate")
+
+# Colours of a KPI's change, each at least 4.5:1 on white and on the value boxes' #f8f9fa.
+DELTA_COLOURS <- c(good = "#146c43", bad = "#b02a37", neutral = "#495057")
+LOW_N_COLOUR <- "#5c636a"  # greyed, still 4.5:1
+
+# A change against the previous period: rates in percentage points, counts and amounts in %,
+# with an arrow (▲ up, ▼ down, ▬ unchanged) so that colour is never the only cue. `good` is
+# TRUE/FALSE/NA (up is good except for the bounce rate).
+kpi_delta <- function(metric, current, previous) {
+  none <- list(text = "no previous data", direction = "none", good = NA, tone = "neutral")
+  if (!length(current) || !length(previous) || is.na(current) || is.na(previous)) return(none)
+  if (metric %in% RATE_METRICS) {
+    value <- round(100 * (current - previous), 1)
+    unit <- " pp"
+  } else {
+    change <- pct_change(current, previous)
+    if (is.na(change)) return(none)
+    value <- round(100 * change, 1)
+    unit <- "%"
+  }
+  direction <- if (value > 0) "up" else if (value < 0) "down" else "flat"
+  arrow <- c(up = "\u25b2", down = "\u25bc", flat = "\u25ac")[[direction]]
+  good <- if (direction == "flat") NA else (direction == "up") != (metric == "bounce_rate")
+  text <- sprintf("%s %s%.1f%s vs previous period", arrow, if (value > 0) "+" else if (value < 0) "\u2212" else "\u00b1",
+                  abs(value), unit)
+  list(text = text, direction = direction, good = good,
+       tone = if (is.na(good)) "neutral" else if (good) "good" else "bad")
+}
+
+# WCAG contrast ratio of two #rrggbb colours.
+contrast_ratio <- function(fg, bg) {
+  lum <- function(hex) {
+    v <- strtoi(c(substr(hex, 2, 3), substr(hex, 4, 5), substr(hex, 6, 7)), 16L) / 255
+    v <- ifelse(v <= 0.03928, v / 12.92, ((v + 0.055) / 1.055)^2.4)
+    sum(c(0.2126, 0.7152, 0.0722) * v)
+  }
+  l <- sort(c(lum(fg), lum(bg)), decreasing = TRUE)
+  (l[1] + 0.05) / (l[2] + 0.05)
+}
+
+# -- Rates from few sessions ---------------------------------------------------------------------
+# A rate whose denominator is below `min_n` is shown greyed with its count.
+low_n <- function(n, min_n = 30) {
+  n <- suppressWarnings(as.numeric(n))
+  !is.na(n) & n < min_n
+}
+
+format_rate <- function(rate, n, min_n = 30, unit = "sessions") {
+  vapply(seq_along(rate), function(i) {
+    r <- rate[i]
+    if (is.na(r)) return("–")
+    base <- sprintf("%.1f%%", 100 * r)
+    if (!low_n(n[i], min_n)) return(base)
+    k <- num0(n[i])
+    sprintf("%s (%s %s)", base, formatC(k, format = "d", big.mark = ","), if (k == 1) sub("s$", "", unit) else unit)
+  }, character(1))
+}
+
+# -- Activity heatmap averages -------------------------------------------------------------------
+# The end (exclusive) of the complete hours of a date range: the day after `end`, or the start of
+# the current hour when the range reaches it.
+heatmap_until <- function(end, now = Sys.time()) {
+  day_after <- as.POSIXct(paste(as.Date(end) + 1L, "00:00:00"), tz = "UTC")
+  hour_now <- as.POSIXct(trunc(as.numeric(as.POSIXct(now, tz = "UTC")) / 3600) * 3600, origin = "1970-01-01",
+                         tz = "UTC")
+  min(day_after, hour_now)
+}
+
+# 7 x 24 count of the hours in [start's midnight, until) per ISO weekday and UTC hour.
+weekday_hour_slots <- function(start, until) {
+  m <- matrix(0, 7, 24, dimnames = list(WEEKDAYS, sprintf("%02d", 0:23)))
+  from <- as.numeric(as.POSIXct(paste(as.Date(start), "00:00:00"), tz = "UTC"))
+  to <- as.numeric(as.POSIXct(until, tz = "UTC"))
+  if (to <= from) return(m)
+  hours <- seq(from, to - 3600, by = 3600)
+  t <- as.POSIXct(hours, origin = "1970-01-01", tz = "UTC")
+  dow <- as.integer(format(t, "%u", tz = "UTC"))
+  hr <- as.integer(format(t, "%H", tz = "UTC"))
+  counts <- table(factor(dow, levels = 1:7), factor(hr, levels = 0:23))
+  m[] <- as.numeric(counts)
+  m
+}
+
+# Average events per weekday x hour over the complete hours of the range: the summed events of
+# each cell divided by how many such hours the range holds (NA where it holds none).
+activity_heatmap_avg <- function(rows, start, until) {
+  sums <- activity_heatmap(rows)
+  slots <- weekday_hour_slots(start, until)
+  avg <- sums / slots
+  avg[slots == 0] <- NA_real_
+  avg
+}
+
+# -- Retention observability ---------------------------------------------------------------------
+# The last day whose activity can be counted: yesterday, or the data's last day if earlier.
+retention_observed_until <- function(today, data_end = NA) {
+  limit <- as.Date(today) - 1L
+  if (length(data_end) && !is.na(data_end[1])) limit <- min(limit, as.Date(data_end[1]))
+  limit
 }

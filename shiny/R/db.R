@@ -22,7 +22,9 @@ dw_settings <- function(env = Sys.getenv()) {
     # SSD storage (EBS gp3): date-range scans of the aggregates' primary keys beat full scans.
     random_page_cost = get("DW_PG_RANDOM_PAGE_COST", "1.1"),
     # Seconds between checks of the warehouse's version (see dw_query); 0 turns the cache off.
-    cache_check_s = as.numeric(get("DW_CACHE_CHECK_SECONDS", "60"))
+    cache_check_s = as.numeric(get("DW_CACHE_CHECK_SECONDS", "60")),
+    # A rate from fewer sessions (or views, visitors) than this is greyed and shows its count.
+    min_rate_sessions = max(0, suppressWarnings(as.numeric(get("DW_MIN_RATE_SESSIONS", "30"))) %||% 30)
   )
 }
 

@@ -1,5 +1,6 @@
-# Funnel: view_item -> add_to_cart -> begin_checkout -> purchase, conversion and drop-off per
-# step, broken down by channel, device, category or login state.
+# Funnel: product view -> add to cart -> begin checkout -> purchase, conversion and drop-off per
+# step, broken down by channel, device, category or login state. Every rate names its
+# denominator; a rate from fewer than DW_MIN_RATE_SESSIONS sessions is greyed with its count.
 
 BREAKDOWNS <- c(Channel = "channel", Device = "device_type", "Product category" = "product_category",
                 "Login state" = "login_state")
@@ -10,17 +11,20 @@ funnel_ui <- function(id) {
     bslib::layout_column_wrap(
       width = 1 / 2, fill = FALSE,
       chart_card("Funnel (sessions reaching each step)", plotly::plotlyOutput(ns("funnel"), height = "360px"),
-                 tagList(uiOutput(ns("revenue")), uiOutput(ns("abandonment")))),
+                 tagList(uiOutput(ns("conversion")), uiOutput(ns("revenue")), uiOutput(ns("abandonment"))),
+                 note = "% of sessions with a product view"),
       chart_card("Conversion and drop-off per step", DT::DTOutput(ns("steps")))
     ),
     chart_card("Step conversion by segment", plotly::plotlyOutput(ns("breakdown_chart"), height = "360px"),
-               selectInput(ns("breakdown"), NULL, choices = BREAKDOWNS, selected = "channel", width = "240px")),
+               selectInput(ns("breakdown"), NULL, choices = BREAKDOWNS, selected = "channel", width = "240px"),
+               note = "each rate per session at the step before; pale bars: fewer sessions than the minimum"),
     chart_card("Funnel by segment", DT::DTOutput(ns("breakdown_table")))
   )
 }
 
 funnel_server <- function(id, dw, filters) {
   moduleServer(id, function(input, output, session) {
+    min_n <- dw$settings$min_rate_sessions %||% 30
     breakdown <- reactive(if (is.null(input$breakdown)) "channel" else input$breakdown)
     segment_rows <- reactive(dw_query_safe(dw, "funnel_by_segment", filter_params(filters(), breakdown = breakdown())))
     segments <- reactive({
@@ -40,12 +44,20 @@ funnel_server <- function(id, dw, filters) {
       if (st$sessions[1] == 0) return(empty_plot(detail = empty_reason(segments())))
       # A funnel drawn as horizontal bars (plotly.js 1.31 has no funnel trace).
       st$label <- sprintf("%s (%.1f%%)", format(st$sessions, big.mark = ","), 100 * num0(st$conversion_from_first))
-      st$step <- factor(st$step, levels = rev(FUNNEL_STEPS))
+      st$step <- factor(display_name(st$step), levels = rev(display_name(FUNNEL_STEPS)))
       p <- plotly::plot_ly(st, type = "bar", orientation = "h", y = ~step, x = ~sessions, text = ~label,
                            textposition = "auto", hoverinfo = "y+text",
                            marker = list(color = c("#0d6efd", "#6610f2", "#d63384", "#198754")))
       finish_plot(p, yaxis = list(title = ""), xaxis = list(title = "sessions"),
                   margin = list(l = 110, r = 20, t = 30, b = 50))
+    })
+    output$conversion <- renderUI({
+      st <- steps()
+      views <- st$sessions[1]
+      few <- low_n(views, min_n)
+      p(class = paste("funnel-conversion mb-0", if (few) "low-n" else ""),
+        paste0("Conversion per product-view session: ",
+               format_rate(safe_div(st$sessions[4], views), views, min_n, "product-view sessions")))
     })
     output$revenue <- renderUI(p(class = "funnel-revenue mb-0", format_funnel_revenue(revenue())))
     output$abandonment <- renderUI({
@@ -56,27 +68,47 @@ funnel_server <- function(id, dw, filters) {
     })
     output$steps <- render_table({
       st <- steps()
-      names(st) <- c("Step", "Sessions", "From previous", "From first", "Drop-off", "Drop-off rate")
-      dw_table(st, pct = c("From previous", "From first", "Drop-off rate"), int = c("Sessions", "Drop-off"))
+      prev <- c(st$sessions[1], utils::head(st$sessions, -1))
+      st$step <- display_name(st$step)
+      names(st) <- c("Step", "Sessions", "Per session at the step before", "Per product-view session", "Drop-off",
+                     "Drop-off rate")
+      dw_table(st, int = c("Sessions", "Drop-off"), min_n = min_n,
+               rates = list("Per session at the step before" = list(n = prev),
+                            "Per product-view session" = list(n = rep(st$Sessions[1], nrow(st))),
+                            "Drop-off rate" = list(n = prev)))
     })
     output$breakdown_chart <- plotly::renderPlotly({
       s <- segments()
       if (!nrow(s) || sum(s$view_item) == 0) return(empty_plot(detail = empty_reason(s)))
       s <- head(s, 12)
-      # An undefined rate (no sessions at the previous step) is drawn as no bar.
-      for (col in c("view_to_cart", "cart_to_checkout", "checkout_to_purchase", "view_to_purchase")) s[[col]] <- num0(s[[col]])
-      p <- plotly::plot_ly(s, x = ~segment)
-      p <- plotly::add_bars(p, y = ~view_to_cart, name = "view → cart")
-      p <- plotly::add_bars(p, y = ~cart_to_checkout, name = "cart → checkout")
-      p <- plotly::add_bars(p, y = ~checkout_to_purchase, name = "checkout → purchase")
-      p <- plotly::add_bars(p, y = ~view_to_purchase, name = "view → purchase")
+      s$segment <- display_name(s$segment)
+      # An undefined rate (no sessions at the previous step) is drawn as no bar; one from fewer
+      # sessions than the minimum is pale, and the hover gives its count.
+      bars <- list(c("view_to_cart", "view_item", "product view → cart"),
+                   c("cart_to_checkout", "add_to_cart", "cart → checkout"),
+                   c("checkout_to_purchase", "begin_checkout", "checkout → purchase"),
+                   c("view_to_purchase", "view_item", "product view → purchase"))
+      p <- plotly::plot_ly()
+      for (b in bars) {
+        n <- num0(s[[b[2]]])
+        hover <- sprintf("%s<br>%s: %s", plotly_text(s$segment), b[3], format_rate(s[[b[1]]], n, min_n))
+        hover <- paste0(hover, ifelse(low_n(n, min_n), "", sprintf(" (%s sessions)", format(n, big.mark = ","))))
+        p <- plotly::add_bars(p, x = s$segment, y = num0(s[[b[1]]]), name = b[3], text = hover, hoverinfo = "text",
+                              textposition = "none", marker = list(opacity = ifelse(low_n(n, min_n), 0.35, 1)))
+      }
       finish_plot(p, barmode = "group", xaxis = list(title = ""), yaxis = list(title = "", tickformat = ".0%"))
     })
     output$breakdown_table <- render_table({
       s <- segments()
-      names(s) <- c("Segment", "Sessions", "View item", "Add to cart", "Begin checkout", "Purchase",
-                    "View → cart", "Cart → checkout", "Checkout → purchase", "View → purchase", "Session conversion")
-      dw_table(s, pct = names(s)[7:11], int = names(s)[2:6])
+      s$segment <- display_name(s$segment)
+      names(s) <- c("Segment", "Sessions", "Product view", "Add to cart", "Begin checkout", "Purchase",
+                    "Product view → cart", "Cart → checkout", "Checkout → purchase",
+                    "Conversion per product-view session", "Conversion per session")
+      dw_table(s, int = names(s)[2:6], min_n = min_n, rates = list(
+        "Product view → cart" = list(n = s[["Product view"]]), "Cart → checkout" = list(n = s[["Add to cart"]]),
+        "Checkout → purchase" = list(n = s[["Begin checkout"]]),
+        "Conversion per product-view session" = list(n = s[["Product view"]]),
+        "Conversion per session" = list(n = s$Sessions)))
     })
 
     list(segments = segments, steps = steps, abandonment = abandonment, revenue = revenue)

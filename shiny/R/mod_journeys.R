@@ -21,6 +21,7 @@ journeys_ui <- function(id) {
 
 journeys_server <- function(id, dw, filters) {
   moduleServer(id, function(input, output, session) {
+    min_n <- dw$settings$min_rate_sessions %||% 30
     transitions <- reactive(dw_query_safe(dw, "journey_transitions", filter_params(filters())))
     max_pages <- reactive(if (is.null(input$max_pages)) 8 else input$max_pages)
     sankey <- reactive(sankey_data(transitions(), max_pages()))
@@ -53,13 +54,16 @@ journeys_server <- function(id, dw, filters) {
                                     sessions = numeric(0), revenue = numeric(0))
       total <- sum(num0(d$sessions))
       d$share <- safe_div(num0(d$sessions), total)
+      d$channel <- display_name(d$channel)
       names(d) <- c("Landing page", "Exit page", "Channel", "Sessions", "Revenue", "Share of listed")
       dw_table(d, pct = "Share of listed", money = "Revenue", int = "Sessions")
     })
     page_dt <- function(kind) {
       d <- page_table(pages(), kind)
-      names(d) <- c("Page", "Sessions", "Bounce rate", "Conversion rate")
-      dw_table(d, pct = c("Bounce rate", "Conversion rate"), int = "Sessions")
+      names(d) <- c("Page", "Sessions", "Bounce rate (per session)", "Conversion per session")
+      dw_table(d, int = "Sessions", min_n = min_n,
+               rates = list("Bounce rate (per session)" = list(n = d$Sessions),
+                            "Conversion per session" = list(n = d$Sessions)))
     }
     output$landing <- render_table(page_dt("landing"))
     output$exit <- render_table(page_dt("exit"))

@@ -1,22 +1,30 @@
 # Overview: sessions, users, conversion rate, revenue and bounce rate against the previous
-# period of the same length, and their trend by hour or day.
+# period of the same length, and their trend by hour or day: sessions and purchasing sessions
+# as two charts, each with its own single y-axis (two scales on one chart make 0–20 purchases
+# look as large as 0–370 sessions).
 
-KPI_LABELS <- c(sessions = "Sessions", users = "Users", conversion_rate = "Conversion rate",
-                revenue = "Revenue", bounce_rate = "Bounce rate")
+KPI_LABELS <- c(sessions = "Sessions", users = "Users", conversion_rate = "Conversion per session",
+                revenue = "Revenue", bounce_rate = "Bounce rate (per session)")
 
 overview_ui <- function(id) {
   ns <- NS(id)
-  boxes <- lapply(names(KPI_LABELS), function(m) stat_box(ns, paste0("kpi_", m), KPI_LABELS[[m]], paste0("kpi kpi-", m)))
+  boxes <- lapply(names(KPI_LABELS), function(m) stat_box(ns, paste0("kpi_", m), KPI_LABELS[[m]], paste0("kpi kpi-", m),
+                                                          html = m %in% RATE_METRICS))
   tagList(
     do.call(bslib::layout_column_wrap, c(list(width = 1 / 5, fill = FALSE, class = "mb-3"), boxes)),
-    chart_card("Sessions and purchases over time", plotly::plotlyOutput(ns("trend"), height = "380px"),
-               radioButtons(ns("grain"), NULL, inline = TRUE,
-                            choices = c(Auto = "auto", Hour = "hour", Day = "day"), selected = "auto"))
+    radioButtons(ns("grain"), NULL, inline = TRUE, choices = c(Auto = "auto", Hour = "hour", Day = "day"),
+                 selected = "auto"),
+    bslib::layout_column_wrap(
+      width = 1 / 2, fill = FALSE,
+      chart_card("Sessions", plotly::plotlyOutput(ns("trend_sessions"), height = "320px")),
+      chart_card("Sessions with a purchase", plotly::plotlyOutput(ns("trend_purchases"), height = "320px"))
+    )
   )
 }
 
-overview_server <- function(id, dw, filters) {
+overview_server <- function(id, dw, filters, now = function() Sys.time()) {
   moduleServer(id, function(input, output, session) {
+    min_n <- dw$settings$min_rate_sessions %||% 30
     kpis <- reactive({
       f <- filters()
       prev <- previous_period(f$start, f$end)
@@ -32,7 +40,7 @@ overview_server <- function(id, dw, filters) {
       g <- grain()
       rows <- dw_query_safe(dw, if (g == "hour") "overview_trend_hour" else "overview_trend_day", filter_params(f))
       filled <- fill_time_series(rows, f$start, f$end, g, c("sessions", "purchase_sessions", "revenue"))
-      structure(filled, error = attr(rows, "error"), has_data = nrow(rows) > 0)
+      structure(mark_partial(filled, g, now()), error = attr(rows, "error"), has_data = nrow(rows) > 0)
     })
 
     lapply(names(KPI_LABELS), function(m) {
@@ -40,30 +48,46 @@ overview_server <- function(id, dw, filters) {
         k <- kpis()
         k[k$metric == m, , drop = FALSE]
       })
-      output[[paste0("kpi_", m, "_value")]] <- renderText(format_metric(m, row()$current))
+      sessions <- reactive({
+        k <- kpis()
+        k[k$metric == "sessions", c("current", "previous")]
+      })
+      output[[paste0("kpi_", m, "_value")]] <- if (m %in% RATE_METRICS) {
+        renderUI({
+          n <- sessions()$current
+          span(class = if (low_n(n, min_n)) "low-n" else NULL,
+               title = if (low_n(n, min_n)) sprintf("fewer than %s sessions: read with care", format(min_n)),
+               format_rate(row()$current, n, min_n))
+        })
+      } else {
+        renderText(format_metric(m, row()$current))
+      }
       output[[paste0("kpi_", m, "_detail")]] <- renderUI({
         r <- row()
-        # Up is good except for the bounce rate.
-        good <- if (is.na(r$change)) NA else if (m == "bounce_rate") r$change <= 0 else r$change >= 0
+        d <- kpi_delta(m, r$current, r$previous)
+        few <- m %in% RATE_METRICS && (low_n(sessions()$current, min_n) || low_n(sessions()$previous, min_n))
+        previous <- if (m %in% RATE_METRICS) format_rate(r$previous, sessions()$previous, min_n) else
+          format_metric(m, r$previous)
         tagList(
-          p(class = paste("kpi-change mb-0", if (is.na(good)) "text-muted" else if (good) "text-success" else "text-danger"),
-            format_change(r$change)),
-          p(class = "small text-muted mb-0", paste("previous:", format_metric(m, r$previous)))
+          p(class = paste0("kpi-change mb-0 kpi-", d$tone, if (few) " low-n" else ""), `data-direction` = d$direction,
+            d$text),
+          p(class = "small kpi-previous mb-0", paste("previous:", previous))
         )
       })
     })
 
-    output$trend <- plotly::renderPlotly({
+    trend_plot <- function(y, name, color) {
       d <- trend()
       if (!isTRUE(attr(d, "has_data"))) return(empty_plot(detail = empty_reason(d)))
-      p <- plotly::plot_ly(d, x = ~t)
-      p <- plotly::add_lines(p, y = ~sessions, name = "Sessions", line = list(color = "#0d6efd"))
-      p <- plotly::add_lines(p, y = ~purchase_sessions, name = "Sessions with a purchase", yaxis = "y2",
-                             line = list(color = "#198754"))
-      finish_plot(p, xaxis = list(title = ""), yaxis = list(title = "sessions", rangemode = "tozero"),
-                  yaxis2 = list(title = "purchasing sessions", overlaying = "y", side = "right",
-                                rangemode = "tozero", showgrid = FALSE))
-    })
+      band <- partial_band(d, grain())
+      p <- add_partial_lines(plotly::plot_ly(), d, y, name, color)
+      finish_plot(p, xaxis = list(title = ""), yaxis = list(title = paste(name, "per", grain()), rangemode = "tozero"),
+                  shapes = band$shapes, annotations = band$annotations, showlegend = any(d$partial),
+                  margin = list(l = 60, r = 20, t = 30, b = 40))
+    }
+    output$trend_sessions <- plotly::renderPlotly(trend_plot("sessions", "sessions", "#0d6efd"))
+    output$trend_purchases <- plotly::renderPlotly(trend_plot("purchase_sessions", "sessions with a purchase",
+                                                              "#198754"))
 
     list(kpis = kpis, trend = trend, grain = grain)
   })

@@ -1,8 +1,8 @@
 # Products: top products, categories and brands by views, add-to-cart rate, purchase rate or
 # revenue, and a sortable table of every product.
 
-RANK_BY <- c(Views = "views", "Add-to-cart rate" = "add_to_cart_rate", "Purchase rate" = "purchase_rate",
-             Revenue = "revenue")
+RANK_BY <- c("Product views" = "views", "Add to cart per product view" = "add_to_cart_rate",
+             "Purchases per product view" = "purchase_rate", Revenue = "revenue")
 
 products_ui <- function(id) {
   ns <- NS(id)
@@ -23,6 +23,7 @@ products_ui <- function(id) {
 
 products_server <- function(id, dw, filters) {
   moduleServer(id, function(input, output, session) {
+    min_n <- dw$settings$min_rate_sessions %||% 30
     rows <- reactive(dw_query_safe(dw, "products", filter_params(filters())))
     rank_by <- reactive(if (is.null(input$rank_by)) "views" else input$rank_by)
     top_n <- reactive(max(3, min(50, if (is.numeric(input$top_n) && !is.na(input$top_n)) input$top_n else 10)))
@@ -37,9 +38,11 @@ products_server <- function(id, dw, filters) {
       if (!nrow(top) || sum(num0(top[[by]])) == 0) return(empty_plot(detail = empty_reason(rows())))
       top$label <- factor(top$label, levels = rev(unique(top$label)))
       top$value <- num0(top[[by]])
-      top$hover <- sprintf("%s<br>views %s · add-to-cart %.1f%% · purchase %.1f%% · revenue %s", top$label,
-                           format(top$views, big.mark = ","), 100 * num0(top$add_to_cart_rate),
-                           100 * num0(top$purchase_rate), formatC(top$revenue, format = "f", digits = 2, big.mark = ","))
+      top$hover <- sprintf("%s<br>%s product views · add to cart %s · purchases %s per product view · revenue %s",
+                           plotly_text(top$label), format(top$views, big.mark = ","),
+                           format_rate(top$add_to_cart_rate, top$views, min_n, "views"),
+                           format_rate(top$purchase_rate, top$views, min_n, "views"),
+                           formatC(top$revenue, format = "f", digits = 2, big.mark = ","))
       p <- plotly::plot_ly(top, x = ~value, y = ~label, type = "bar", orientation = "h", text = ~hover,
                            hoverinfo = "text", textposition = "none", marker = list(color = "#0d6efd"))
       finish_plot(p, margin = list(l = 180, r = 20, t = 30, b = 50), yaxis = list(title = ""), xaxis = list(title = names(RANK_BY)[RANK_BY == by],
@@ -51,10 +54,13 @@ products_server <- function(id, dw, filters) {
     output$table <- render_table({
       d <- by_product()[, c("key", "label", "product_category", "product_brand", "views", "add_to_carts",
                             "checkouts", "purchases", "revenue", "add_to_cart_rate", "purchase_rate")]
-      names(d) <- c("Product id", "Product", "Category", "Brand", "Views", "Add to cart", "Checkouts", "Purchases",
-                    "Revenue", "Add-to-cart rate", "Purchase rate")
-      d <- d[order(-d$Views), , drop = FALSE]
-      dw_table(d, pct = c("Add-to-cart rate", "Purchase rate"), money = "Revenue", page_length = 15)
+      names(d) <- c("Product id", "Product", "Category", "Brand", "Product views", "Add to cart", "Checkouts",
+                    "Purchases", "Revenue", "Add to cart per product view", "Purchases per product view")
+      d <- d[order(-d[["Product views"]]), , drop = FALSE]
+      views <- d[["Product views"]]
+      dw_table(d, money = "Revenue", page_length = 15, min_n = min_n,
+               rates = list("Add to cart per product view" = list(n = views, unit = "views"),
+                            "Purchases per product view" = list(n = views, unit = "views")))
     })
 
     list(rows = rows, by_product = by_product, by_category = by_category, by_brand = by_brand)

@@ -1,35 +1,57 @@
-# Trends: when people are active (weekday x hour, UTC) and events by type over time.
+# Trends: when people are active (the average per weekday x hour, UTC, over the complete hours of
+# the range) and events by type over time, the current day or hour drawn as partial.
 
 trends_ui <- function(id) {
   ns <- NS(id)
   tagList(
-    chart_card("Activity by weekday and hour (UTC)", plotly::plotlyOutput(ns("heatmap"), height = "340px"),
-               note = "not filtered by product category"),
+    chart_card("Average events per hour, by weekday and hour (UTC)",
+               plotly::plotlyOutput(ns("heatmap"), height = "340px"),
+               note = "complete hours of the range only, each cell divided by how many such hours it holds; not filtered by product category"),
     chart_card("Events by type", plotly::plotlyOutput(ns("by_type"), height = "380px"))
   )
 }
 
-trends_server <- function(id, dw, filters) {
+TREND_COLOURS <- c("#0d6efd", "#6610f2", "#d63384", "#fd7e14", "#198754", "#20c997", "#6c757d", "#0dcaf0")
+
+trends_server <- function(id, dw, filters, now = function() Sys.time()) {
   moduleServer(id, function(input, output, session) {
-    heat_rows <- reactive(dw_query_safe(dw, "trends_heatmap", filter_params(filters())))
-    heat <- reactive(activity_heatmap(heat_rows()))
+    until <- reactive(heatmap_until(filters()$end, now()))
+    heat_rows <- reactive(dw_query_safe(dw, "trends_heatmap", filter_params(filters(), until = until())))
+    heat <- reactive(activity_heatmap_avg(heat_rows(), filters()$start, until()))
     grain <- reactive(grain_for_range(filters()$start, filters()$end))
-    by_type <- reactive(dw_query_safe(dw, "trends_by_type", filter_params(filters(), grain = grain())))
+    by_type <- reactive({
+      rows <- dw_query_safe(dw, "trends_by_type", filter_params(filters(), grain = grain()))
+      if (!nrow(rows)) return(rows)
+      rows$t <- as.POSIXct(rows$t, tz = "UTC")
+      structure(mark_partial(rows, grain(), now()), error = attr(rows, "error"))
+    })
 
     output$heatmap <- plotly::renderPlotly({
       m <- heat()
-      if (sum(m) == 0) return(empty_plot(detail = empty_reason(heat_rows())))
+      if (sum(m, na.rm = TRUE) == 0) return(empty_plot(detail = empty_reason(heat_rows())))
+      hover <- matrix(sprintf("%s %s:00 UTC: %s events per hour on average", rep(rownames(m), 24),
+                              rep(colnames(m), each = 7), ifelse(is.na(m), "–", formatC(m, format = "f", digits = 1))),
+                      nrow = 7)
       p <- plotly::plot_ly(x = colnames(m), y = rownames(m), z = m, type = "heatmap", colorscale = "Blues",
-                           reversescale = TRUE)
+                           reversescale = TRUE, text = hover, hoverinfo = "text",
+                           colorbar = list(title = "avg events<br>per hour"))
       finish_plot(p, xaxis = list(title = "hour (UTC)", type = "category"),
                   yaxis = list(title = "", autorange = "reversed", type = "category"))
     })
     output$by_type <- plotly::renderPlotly({
       d <- by_type()
       if (!nrow(d)) return(empty_plot(detail = empty_reason(d)))
-      d$t <- as.POSIXct(d$t, tz = "UTC")
-      p <- plotly::plot_ly(d, x = ~t, y = ~events, color = ~event_type, type = "scatter", mode = "lines")
-      finish_plot(p, xaxis = list(title = ""), yaxis = list(title = paste("events per", grain()), rangemode = "tozero"))
+      types <- sort(unique(d$event_type))
+      p <- plotly::plot_ly()
+      for (k in seq_along(types)) {
+        rows <- d[d$event_type == types[k], , drop = FALSE]
+        p <- add_partial_lines(p, rows, "events", display_name(types[k]), TREND_COLOURS[(k - 1) %% length(TREND_COLOURS) + 1],
+                               partial_name = if (grain() == "day") "today (partial, so far)" else "this hour (partial, so far)",
+                               showlegend_partial = k == 1)
+      }
+      band <- partial_band(d, grain())
+      finish_plot(p, xaxis = list(title = ""), yaxis = list(title = paste("events per", grain()), rangemode = "tozero"),
+                  shapes = band$shapes, annotations = band$annotations)
     })
 
     list(heat = heat, by_type = by_type, grain = grain)

@@ -33,6 +33,13 @@ WITH RECURSIVE c AS (
 )
 SELECT v AS product_category FROM c WHERE v IS NOT NULL ORDER BY 1",
 
+  # The first and last day with sessions before today (today is never complete), for the default
+  # date range: two probes of the primary key, which starts with session_date.
+  data_range = "
+SELECT min(session_date) AS first_day, max(session_date) AS last_day
+FROM agg_daily_funnel
+WHERE session_date < :today::date",
+
   # -- Overview -----------------------------------------------------------------------------
   overview_kpis = paste0("
 SELECT CASE WHEN session_date >= :start::date THEN 'current' ELSE 'previous' END AS period,
@@ -237,12 +244,14 @@ GROUP BY 1, 2
 ORDER BY 1, 2",
 
   # -- Trends -------------------------------------------------------------------------------
+  # Complete hours only: :until is the day after the range or, when the range reaches it, the
+  # start of the current hour (heatmap_until); the app divides by the hours of each cell.
   trends_heatmap = paste0("
 SELECT extract(isodow FROM activity_hour)::int AS dow,
        extract(hour FROM activity_hour)::int AS hour,
        sum(events)::float8 AS events
 FROM agg_hourly_activity
-WHERE activity_hour >= :start::date AND activity_hour < :end::date + 1
+WHERE activity_hour >= :start::date AND activity_hour < :until::timestamptz
   AND ", .f_no_category, "
 GROUP BY 1, 2"),
 

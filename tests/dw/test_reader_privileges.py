@@ -30,7 +30,8 @@ SHINY_R = REPO / "shiny" / "R"
 PARAMETERS = {
     "start": "2026-01-12", "end": "2026-01-18", "prev_start": "2026-01-05", "login_state": "{}",
     "device_type": "{}", "channel": "{}", "product_category": "{}", "page": "{}", "include_bots": "false",
-    "breakdown": "channel", "limit": "10", "max_offset": "8", "grain": "day",
+    "breakdown": "channel", "limit": "10", "max_offset": "8", "grain": "day", "today": "2026-01-19",
+    "until": "2026-01-19T00:00:00Z",
 }
 
 # What the dashboards must never read: events, identities, payloads, the ETL's own tables.

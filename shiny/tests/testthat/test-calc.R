@@ -8,7 +8,7 @@ test_that("placeholders become positional parameters, casts stay", {
 
 test_that("every stored query compiles and takes only known parameters", {
   known <- c("start", "end", "prev_start", "login_state", "device_type", "channel", "product_category",
-             "include_bots", "breakdown", "limit", "max_offset", "grain", "page")
+             "include_bots", "breakdown", "limit", "max_offset", "grain", "page", "today", "until")
   for (name in names(QUERIES)) {
     q <- compiled_query(name)
     expect_true(all(q$params %in% known), info = name)
@@ -167,18 +167,34 @@ test_that("landing and exit tables", {
   expect_equal(page_table(rows, "exit")$conversion_rate, 0)
 })
 
-test_that("retention matrix divides by the cohort's size and leaves the future blank", {
+test_that("retention matrix divides by the cohort's size and leaves unobservable weeks blank", {
   rows <- data.frame(cohort_week = c("2026-01-05", "2026-01-05", "2026-01-05", "2026-01-12", "2026-01-12"),
                      week_offset = c(0, 1, 2, 0, 1), cohort_size = c(15, 15, 10, 8, 8),
                      active_visitors = c(15, 5, 2, 8, 3))
-  m <- retention_matrix(rows, max_offset = 3, as_of = as.Date("2026-01-20"))
+  # Yesterday was Sunday 2026-01-25: the weeks up to 01-19..01-25 are over.
+  m <- retention_matrix(rows, max_offset = 3, observed_until = retention_observed_until(as.Date("2026-01-26")))
   expect_equal(m$cohorts, c("2026-01-05", "2026-01-12"))
   expect_equal(m$size, c(15, 8))
   expect_equal(m$rate[1, 1:3], c(1, 1 / 3, 2 / 15))
   expect_equal(m$rate[1, 4], NA_real_)
   expect_equal(m$rate[2, 2], 0.375)
-  expect_true(is.na(m$rate[2, 3]))
+  expect_equal(m$observable[2, ], c(TRUE, TRUE, FALSE, FALSE))
+  # An observable week without a row is a real zero, not a blank.
+  m <- retention_matrix(rows[rows$week_offset != 2, ], max_offset = 3, observed_until = as.Date("2026-01-25"))
+  expect_equal(m$rate[1, 3], 0)
+  # On Tuesday 01-20 the week of 01-19 is not over: blank, not 0 %.
+  m <- retention_matrix(rows, max_offset = 3, observed_until = retention_observed_until(as.Date("2026-01-20")))
+  expect_equal(m$rate[1, 1:2], c(1, 1 / 3))
+  expect_true(is.na(m$rate[1, 3]))
+  expect_false(m$observable[1, 3])
+  expect_true(is.na(m$rate[2, 2]))
+  # Nor after the data's last day, even when the calendar week is over.
+  expect_equal(retention_observed_until(as.Date("2026-02-10"), as.Date("2026-01-18")), as.Date("2026-01-18"))
+  expect_equal(retention_observed_until(as.Date("2026-02-10"), NA), as.Date("2026-02-09"))
+  m <- retention_matrix(rows, max_offset = 3, observed_until = as.Date("2026-01-18"))
+  expect_equal(m$observable[1, ], c(TRUE, TRUE, FALSE, FALSE))
   expect_equal(dim(retention_matrix(rows[0, ])$rate), c(0, 13))
+  expect_equal(dim(retention_matrix(rows[0, ])$observable), c(0, 13))
 })
 
 test_that("activity heatmap is 7 x 24 with Monday first", {
@@ -200,7 +216,6 @@ test_that("freshness grades the time since the last successful run", {
   expect_equal(format_minutes(90), "90 min")
   expect_equal(format_minutes(NA), "never")
   expect_equal(format_metric("conversion_rate", 0.1234), "12.3%")
-  expect_equal(format_change(-0.5), "-50.0% vs previous period")
 })
 
 test_that("cart abandonment sums the rows before dividing", {
@@ -274,4 +289,125 @@ test_that("the page selector offers all pages first, then pages by clicks", {
   expect_equal(selected_pages(ALL_PAGES), character(0))
   expect_equal(selected_pages(NULL), character(0))
   expect_equal(selected_pages("page:(none)"), "(none)")
+})
+
+test_that("the default range is the last 28 complete days with data", {
+  today <- as.Date("2026-12-06")
+  r <- default_date_range(today, as.Date("2026-01-01"), as.Date("2026-12-05"))
+  expect_equal(c(r$start, r$end), as.Date(c("2026-11-08", "2026-12-05")))
+  expect_true(r$has_data)
+  expect_equal(range_caption(r, today = today), "Last 28 complete days with data: 2026-11-08 – 2026-12-05")
+  # Data stopped three days ago: the range ends there, not in a run of empty days.
+  r <- default_date_range(today, as.Date("2026-01-01"), as.Date("2026-12-02"))
+  expect_equal(c(r$start, r$end), as.Date(c("2026-11-05", "2026-12-02")))
+  # Only three days of data: those three days, not 25 days of zeros.
+  r <- default_date_range(today, as.Date("2026-12-03"), as.Date("2026-12-05"))
+  expect_equal(c(r$start, r$end), as.Date(c("2026-12-03", "2026-12-05")))
+  expect_equal(range_caption(r, today = today), "All 3 complete days with data: 2026-12-03 – 2026-12-05")
+  # Today is never complete, even if a last day at or after it is passed in.
+  expect_equal(default_date_range(today, NA, today)$end, as.Date("2026-12-05"))
+  # No data at all: the last 28 days ending yesterday.
+  r <- default_date_range(today, NA, NA)
+  expect_equal(c(r$start, r$end), as.Date(c("2026-11-08", "2026-12-05")))
+  expect_false(r$has_data)
+  expect_match(range_caption(r, today = today), "^No complete day with data yet")
+  # A chosen range that includes today says that today is partial.
+  r <- default_date_range(today, as.Date("2026-01-01"), as.Date("2026-12-05"))
+  caption <- range_caption(r, as.Date("2026-11-30"), today, today)
+  expect_match(caption, "^Default: last 28 complete days")
+  expect_match(caption, "Today (UTC) is not complete", fixed = TRUE)
+  f <- default_filters(today, data.frame(first_day = as.Date("2026-01-01"), last_day = as.Date("2026-12-05")))
+  expect_equal(c(f$start, f$end), c(r$start, r$end))
+  expect_false(f$include_bots)
+  expect_equal(default_filters(today, data.frame())$end, today - 1)
+})
+
+test_that("the current day or hour is marked partial and later buckets are dropped", {
+  now <- as.POSIXct("2026-12-06 14:20:00", tz = "UTC")
+  days <- fill_time_series(data.frame(t = as.POSIXct(c("2026-12-04", "2026-12-06"), tz = "UTC"), sessions = c(5, 2)),
+                           "2026-12-04", "2026-12-06", "day", "sessions")
+  d <- mark_partial(days, "day", now)
+  expect_equal(d$sessions, c(5, 0, 2))
+  expect_equal(d$partial, c(FALSE, FALSE, TRUE))
+  hours <- fill_time_series(data.frame(t = as.POSIXct("2026-12-06 14:00", tz = "UTC"), sessions = 1),
+                            "2026-12-06", "2026-12-06", "hour", "sessions")
+  h <- mark_partial(hours, "hour", now)
+  expect_equal(nrow(h), 15)  # 00:00 .. 14:00; the hours after now are not zeros
+  expect_equal(which(h$partial), 15)
+  # A range that ends before today has nothing partial.
+  expect_false(any(mark_partial(days, "day", as.POSIXct("2026-12-08 01:00", tz = "UTC"))$partial))
+  expect_equal(nrow(mark_partial(days[0, ], "day", now)), 0)
+})
+
+test_that("rates change in percentage points, counts in per cent, with an arrow", {
+  d <- kpi_delta("conversion_rate", 0.057, 0.045)
+  expect_equal(d$text, "\u25b2 +1.2 pp vs previous period")
+  expect_true(d$good)
+  d <- kpi_delta("bounce_rate", 0.40, 0.45)
+  expect_equal(d$text, "\u25bc \u22125.0 pp vs previous period")
+  expect_equal(d$tone, "good")  # a lower bounce rate is good
+  d <- kpi_delta("sessions", 50, 100)
+  expect_equal(d$text, "\u25bc \u221250.0% vs previous period")
+  expect_equal(d$direction, "down")
+  expect_false(d$good)
+  expect_equal(kpi_delta("revenue", 10, 10)$text, "\u25ac \u00b10.0% vs previous period")
+  expect_equal(kpi_delta("revenue", 10, 10)$tone, "neutral")
+  expect_equal(kpi_delta("sessions", 5, 0)$text, "no previous data")
+  expect_equal(kpi_delta("conversion_rate", 0.1, NA)$text, "no previous data")
+  # Colours keep 4.5:1 on white and on the value boxes' background.
+  for (colour in c(DELTA_COLOURS, LOW_N_COLOUR)) {
+    expect_gte(contrast_ratio(colour, "#ffffff"), 4.5)
+    expect_gte(contrast_ratio(colour, "#f8f9fa"), 4.5)
+  }
+  expect_equal(round(contrast_ratio("#000000", "#ffffff"), 1), 21)
+})
+
+test_that("rates from few sessions are flagged with their count", {
+  expect_equal(low_n(c(2, 29, 30, NA), 30), c(TRUE, TRUE, FALSE, FALSE))
+  expect_equal(format_rate(c(1, 0.5, 0.0451, NA), c(2, 1, 400, 5), 30),
+               c("100.0% (2 sessions)", "50.0% (1 session)", "4.5%", "–"))
+  expect_equal(format_rate(0.25, 12, 10, "views"), "25.0%")
+  expect_equal(format_rate(0.25, 8, 10, "views"), "25.0% (8 views)")
+  expect_equal(dw_settings(c(DW_MIN_RATE_SESSIONS = "50"))$min_rate_sessions, 50)
+  expect_equal(dw_settings(c(DW_PG_HOST = "db"))$min_rate_sessions, 30)
+})
+
+test_that("the activity heatmap averages over the complete hours of the range", {
+  # Mon 2026-11-30 .. Sun 2026-12-06, now Sunday 14:20: Sunday's 14:00 hour is not complete.
+  now <- as.POSIXct("2026-12-06 14:20:00", tz = "UTC")
+  until <- heatmap_until(as.Date("2026-12-06"), now)
+  expect_equal(until, as.POSIXct("2026-12-06 14:00:00", tz = "UTC"))
+  expect_equal(heatmap_until(as.Date("2026-12-05"), now), as.POSIXct("2026-12-06 00:00:00", tz = "UTC"))
+  slots <- weekday_hour_slots(as.Date("2026-11-23"), until)  # two weeks, the second without Sunday afternoon
+  expect_equal(slots["Mon", "10"], 2)
+  expect_equal(slots["Sun", "13"], 2)
+  expect_equal(slots["Sun", "14"], 1)
+  expect_equal(sum(slots), 13 * 24 + 14)
+  rows <- data.frame(dow = c(1, 1, 7), hour = c(10, 10, 14), events = c(30, 10, 6))
+  m <- activity_heatmap_avg(rows, as.Date("2026-11-23"), until)
+  expect_equal(m["Mon", "10"], 20)  # 40 events over two Monday 10:00 hours
+  expect_equal(m["Sun", "14"], 6)   # one complete Sunday 14:00 hour
+  expect_equal(m["Tue", "03"], 0)
+  expect_true(all(is.na(activity_heatmap_avg(rows, as.Date("2026-12-06"), as.POSIXct("2026-12-06", tz = "UTC")))))
+})
+
+test_that("raw names are shown by their display names", {
+  expect_equal(display_name(c("view_item", "organic_search", "logged_in", "/cart")),
+               c("Product view", "Organic search", "Logged in", "/cart"))
+  expect_equal(column_label(c("object_key", "newest_event_at", "some_new_column", "Sessions")),
+               c("Object key", "Newest event (UTC)", "Some new column", "Sessions"))
+  expect_equal(display_choices(c("direct", "email")), c(Direct = "direct", Email = "email"))
+  # Every funnel step, event type, channel, device and login state has one.
+  for (x in c(FUNNEL_STEPS, CHANNELS, DEVICE_TYPES, LOGIN_STATES, "page_view", "view_item_list", "click")) {
+    expect_true(x %in% names(DISPLAY_NAMES), info = x)
+  }
+})
+
+test_that("tables flag low-count rates and show no raw column names", {
+  d <- data.frame(page = c("/", "/p"), sessions = c(2, 400), conversion_rate = c(1, 0.05))
+  dt <- dw_table(d, int = "sessions", rates = list(conversion_rate = list(n = d$sessions)), min_n = 30)
+  expect_equal(names(dt$x$data)[1:3], c("Page", "Sessions", "Conversion rate"))
+  json <- paste(as.character(htmlwidgets:::toJSON(dt$x)), collapse = "")
+  expect_match(json, "low-n", fixed = TRUE)
+  expect_match(json, "n >= 30", fixed = TRUE)
 })

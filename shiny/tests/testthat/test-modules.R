@@ -54,8 +54,8 @@ test_that("results are cached until an ETL run finishes", {
 test_that("the prewarmed default view needs no further queries", {
   on.exit(dw_cache_clear(dw))
   f <- test_filters()
-  dw_prewarm(dw, f)
-  expect_false(dw_prewarm_if_stale(dw, f))
+  dw_prewarm(dw, today = f$end, f = f)
+  expect_false(dw_prewarm_if_stale(dw, today = f$end, f = f))
   calls <- dw$db_calls
   filters <- reactiveVal(f)
   for (srv in list(overview_server, funnel_server, products_server, journeys_server, clicks_server, retention_server,
@@ -68,6 +68,23 @@ test_that("the prewarmed default view needs no further queries", {
   filters(test_filters(channel = "email"))
   testServer(products_server, args = list(dw = dw, filters = filters), session$flushReact())
   expect_gt(dw$db_calls, calls)
+})
+
+test_that("the default range is the last complete days with data, and the caption says so", {
+  testServer(filters_server, args = list(dw = dw, today = function() as.Date("2026-01-20")), {
+    # The fixture's sessions run from 2026-01-06 to 2026-01-14.
+    expect_equal(c(defaults$start, defaults$end), as.Date(c("2026-01-06", "2026-01-14")))
+    session$setInputs(dates = c(defaults$start, defaults$end))
+    expect_equal(output$range_caption, "All 9 complete days with data: 2026-01-06 – 2026-01-14")
+    session$setInputs(dates = as.Date(c("2026-01-14", "2026-01-20")))
+    expect_match(output$range_caption, "^Default: all 9 complete days")
+    expect_match(output$range_caption, "Today (UTC) is not complete", fixed = TRUE)
+  })
+  # Today's sessions do not count: on 2026-01-14 the range ends the day before.
+  expect_equal(dw_default_filters(dw, as.Date("2026-01-14"))$end, as.Date("2026-01-13"))
+  # No data: the last 28 days ending yesterday.
+  f <- dw_default_filters(empty_dw, as.Date("2026-01-20"))
+  expect_equal(c(f$start, f$end), as.Date(c("2025-12-23", "2026-01-19")))
 })
 
 test_that("filters module reads categories and excludes bots by default", {
@@ -96,15 +113,24 @@ test_that("overview: KPIs against the previous period, trend by hour or day", {
     expect_equal(get("conversion_rate", "previous"), 0.5)
     expect_equal(get("revenue"), 120)
     expect_equal(get("bounce_rate"), 0.25)
-    expect_equal(output$kpi_conversion_rate_value, "25.0%")
-    expect_match(as.character(output$kpi_sessions_detail$html), "+100.0% vs previous period", fixed = TRUE)
-    expect_match(as.character(output$kpi_bounce_rate_detail$html), "text-success")
+    # 4 sessions: under the minimum of 30, so the rate is greyed with its count.
+    expect_match(as.character(output$kpi_conversion_rate_value$html), "25.0% (4 sessions)", fixed = TRUE)
+    expect_match(as.character(output$kpi_conversion_rate_value$html), "low-n", fixed = TRUE)
+    expect_match(as.character(output$kpi_sessions_detail$html), "\u25b2 +100.0% vs previous period", fixed = TRUE)
+    # Rates change in percentage points; a lower bounce rate is good.
+    expect_match(as.character(output$kpi_bounce_rate_detail$html), "\u25bc \u221225.0 pp vs previous period",
+                 fixed = TRUE)
+    expect_match(as.character(output$kpi_bounce_rate_detail$html), "kpi-good")
+    expect_match(as.character(output$kpi_conversion_rate_detail$html), "kpi-bad")
 
     # 7 days: hourly by default, from sessions.
     expect_equal(grain(), "hour")
     expect_equal(nrow(trend()), 7 * 24)
     expect_equal(sum(trend()$sessions), 4)
-    expect_false(is_empty_plot(output$trend))
+    expect_false(is_empty_plot(output$trend_sessions))
+    expect_false(is_empty_plot(output$trend_purchases))
+    expect_false(any(trend()$partial))
+    expect_false(grepl("partial", plot_json(output$trend_sessions)))
     session$setInputs(grain = "day")
     expect_equal(trend()$sessions, c(2, 1, 1, 0, 0, 0, 0))
 
@@ -117,7 +143,26 @@ test_that("overview: KPIs against the previous period, trend by hour or day", {
     expect_equal(kpis()$current[kpis()$metric == "users"], 1)
     filters(test_filters(start = "2025-06-01", end = "2025-06-07"))
     session$flushReact()
-    expect_true(is_empty_plot(output$trend))
+    expect_true(is_empty_plot(output$trend_sessions))
+  })
+})
+
+test_that("overview: the current day or hour is drawn as partial, not as a drop", {
+  filters <- reactiveVal(test_filters())
+  now <- function() as.POSIXct("2026-01-18 12:30:00", tz = "UTC")
+  testServer(overview_server, args = list(dw = dw, filters = filters, now = now), {
+    session$setInputs(grain = "day")
+    expect_equal(nrow(trend()), 7)
+    expect_equal(trend()$partial, c(rep(FALSE, 6), TRUE))
+    chart <- plot_json(output$trend_sessions)
+    expect_match(chart, "sessions (partial, so far)", fixed = TRUE)
+    expect_match(chart, "\"dash\":\"dash\"")
+    expect_match(chart, "today: partial", fixed = TRUE)
+    # Hourly: the hours after now are not drawn at all; the current one is partial.
+    session$setInputs(grain = "hour")
+    expect_equal(nrow(trend()), 6 * 24 + 13)
+    expect_equal(which(trend()$partial), 6 * 24 + 13)
+    expect_match(plot_json(output$trend_purchases), "this hour: partial", fixed = TRUE)
   })
 })
 
@@ -133,7 +178,16 @@ test_that("funnel: steps, drop-off and breakdown", {
     expect_equal(s$segment, c("direct", "email", "organic_search"))
     expect_equal(s$purchase, c(1, 0, 0))
     expect_equal(s$view_to_purchase[1], 0.5)
-    expect_match(plot_json(output$funnel), "begin_checkout")
+    expect_match(plot_json(output$funnel), "Begin checkout")
+    expect_false(grepl("begin_checkout", plot_json(output$funnel)))
+    # Rates name their denominators; few sessions are flagged.
+    expect_match(as.character(output$conversion$html), "Conversion per product-view session: 33.3% (3 product-view sessions)",
+                 fixed = TRUE)
+    table <- plot_json(output$breakdown_table)
+    expect_match(table, "Conversion per session", fixed = TRUE)
+    expect_match(table, "Organic search", fixed = TRUE)
+    expect_match(table, "low-n", fixed = TRUE)
+    expect_match(plot_json(output$steps), "Product view", fixed = TRUE)
     expect_false(is_empty_plot(output$breakdown_chart))
     session$setInputs(breakdown = "device_type")
     expect_setequal(segments()$segment, c("desktop", "tablet", "mobile"))
@@ -296,13 +350,18 @@ test_that("retention: cohort matrix", {
   filters <- reactiveVal(test_filters(start = "2026-01-05"))
   testServer(retention_server, args = list(dw = dw, filters = filters, today = function() as.Date("2026-01-20")), {
     session$setInputs(max_offset = 4)
+    # The fixture's sessions end on 2026-01-14: weeks ending later cannot be observed yet.
+    expect_equal(observed_until(), as.Date("2026-01-14"))
     m <- matrix_data()
     expect_equal(m$cohorts, c("2026-01-05", "2026-01-12"))
     expect_equal(m$size, c(15, 8))
-    expect_equal(m$rate[1, 1:3], c(1, 1 / 3, 2 / 15))
-    expect_equal(m$rate[2, 2], 0.375)
-    expect_true(is.na(m$rate[2, 3]))
+    expect_equal(m$rate[1, 1], 1)
+    expect_true(all(is.na(m$rate[, -1])))
+    expect_equal(m$observable[1, ], c(TRUE, FALSE, FALSE, FALSE, FALSE))
     expect_match(plot_json(output$heatmap), "heatmap")
+    expect_match(plot_json(output$heatmap), "not yet observable", fixed = TRUE)
+    expect_match(output$observable_note, "not yet observable", fixed = TRUE)
+    expect_match(plot_json(output$table), "Week 1", fixed = TRUE)
     filters(test_filters(start = "2026-01-05", channel = "social"))
     expect_equal(matrix_data()$size, 5)
   })
@@ -319,9 +378,13 @@ test_that("trends: weekday x hour heatmap and events by type", {
     d <- by_type()
     expect_equal(sum(d$events[d$event_type == "page_view"]), 9)
     expect_equal(grain(), "hour")
-    expect_match(plot_json(output$by_type), "begin_checkout")
+    expect_match(plot_json(output$by_type), "Begin checkout")
+    expect_false(grepl("partial", plot_json(output$by_type)))
     filters(test_filters(include_bots = TRUE))
     expect_equal(sum(heat()), 22)
+    # Two weeks: each cell is the average of its two hours.
+    filters(test_filters(start = "2026-01-05"))
+    expect_equal(heat()["Mon", "10"], 4)
   })
 })
 
@@ -401,7 +464,8 @@ test_that("every module works on an empty warehouse and shows empty states", {
     expect_equal(kpis()$current[kpis()$metric == "sessions"], 0)
     expect_match(as.character(output$kpi_sessions_detail$html), "no previous data")
     expect_equal(output$kpi_revenue_value, "0.00")
-    expect_true(is_empty_plot(output$trend))
+    expect_true(is_empty_plot(output$trend_sessions))
+    expect_true(is_empty_plot(output$trend_purchases))
   })
   testServer(funnel_server, args = list(dw = empty_dw, filters = filters), {
     expect_true(is_empty_plot(output$funnel))
