@@ -47,7 +47,8 @@ APP_CSS <- paste0(
   # bslib's value boxes make every inner element inherit the box's colour (.value-box-area *).
   ".kpi-good,.bslib-value-box .value-box-area .kpi-good{color:", DELTA_COLOURS[["good"]], "}",
   ".kpi-bad,.bslib-value-box .value-box-area .kpi-bad{color:", DELTA_COLOURS[["bad"]], "}",
-  ".kpi-neutral,.bslib-value-box .value-box-area .kpi-neutral,.bslib-value-box .value-box-area .kpi-previous{color:", DELTA_COLOURS[["neutral"]], "}",
+  ".kpi-neutral,.bslib-value-box .value-box-area .kpi-neutral,",
+  ".bslib-value-box .value-box-area .kpi-previous{color:", DELTA_COLOURS[["neutral"]], "}",
   ".low-n,.rate-none,.bslib-value-box .value-box-area .low-n{color:", LOW_N_COLOUR, "}.kpi-value .low-n{font-size:1.1rem}"
 )
 

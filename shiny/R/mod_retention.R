@@ -9,7 +9,8 @@ retention_ui <- function(id) {
                sliderInput(ns("max_offset"), "Weeks after first visit", min = 4, max = 26, value = 12,
                            width = "300px"),
                textOutput(ns("observable_note"), container = tags$small),
-               note = "% of the cohort's visitors active again; cohorts whose first week falls in the date range; filtered by channel, device and bots only"),
+               note = paste("% of the cohort's visitors active again; cohorts whose first week falls in the date",
+                            "range; filtered by channel, device and bots only")),
     chart_card("Cohorts", DT::DTOutput(ns("table")))
   )
 }
@@ -25,9 +26,9 @@ retention_server <- function(id, dw, filters, today = function() utc_today()) {
     })
     matrix_data <- reactive(retention_matrix(rows(), max_offset(), observed_until()))
 
-    output$observable_note <- renderText(sprintf(
-      "Blank cells: not yet observable (the week is not over, or ends after the data's last complete day, %s). Cohorts under %s visitors are greyed in the table.",
-      format(observed_until(), "%Y-%m-%d"), format(min_n)))
+    output$observable_note <- renderText(sprintf(paste(
+      "Blank cells: not yet observable (the week is not over, or ends after the data's last complete day, %s).",
+      "Cohorts under %s visitors are greyed in the table."), format(observed_until(), "%Y-%m-%d"), format(min_n)))
 
     output$heatmap <- plotly::renderPlotly({
       m <- matrix_data()

@@ -6,7 +6,8 @@ trends_ui <- function(id) {
   tagList(
     chart_card("Average events per hour, by weekday and hour (UTC)",
                plotly::plotlyOutput(ns("heatmap"), height = "340px"),
-               note = "complete hours of the range only, each cell divided by how many such hours it holds; not filtered by product category"),
+               note = paste("complete hours of the range only, each cell divided by how many such hours it",
+                            "holds; not filtered by product category")),
     chart_card("Events by type", plotly::plotlyOutput(ns("by_type"), height = "380px"))
   )
 }
@@ -45,9 +46,9 @@ trends_server <- function(id, dw, filters, now = function() Sys.time()) {
       p <- plotly::plot_ly()
       for (k in seq_along(types)) {
         rows <- d[d$event_type == types[k], , drop = FALSE]
-        p <- add_partial_lines(p, rows, "events", display_name(types[k]), TREND_COLOURS[(k - 1) %% length(TREND_COLOURS) + 1],
-                               partial_name = if (grain() == "day") "today (partial, so far)" else "this hour (partial, so far)",
-                               showlegend_partial = k == 1)
+        colour <- TREND_COLOURS[(k - 1) %% length(TREND_COLOURS) + 1]
+        p <- add_partial_lines(p, rows, "events", display_name(types[k]), colour, showlegend_partial = k == 1,
+                               partial_name = paste(if (grain() == "day") "today" else "this hour", "(partial, so far)"))
       }
       band <- partial_band(d, grain())
       finish_plot(p, xaxis = list(title = ""), yaxis = list(title = paste("events per", grain()), rangemode = "tozero"),

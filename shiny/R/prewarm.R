@@ -1,7 +1,7 @@
 # The default view of every tab (the last 28 complete days with data, all values, no bots) is
 # what most visits show. Its queries are run at start-up and again whenever an ETL run finishes
-# or the UTC day changes, so the cache (see dw_query) already holds them when someone opens a tab. Other filter
-# choices are computed on demand and then cached too.
+# or the UTC day changes, so the cache (see dw_query) already holds them when someone opens a
+# tab. Other filter choices are computed on demand and then cached too.
 
 # The default filters: the last 28 complete UTC days with data (default_date_range), no
 # dimension filter, bots excluded. `range` is what data_range returned (first and last day
