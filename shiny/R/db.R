@@ -24,7 +24,11 @@ dw_settings <- function(env = Sys.getenv()) {
     # Seconds between checks of the warehouse's version (see dw_query); 0 turns the cache off.
     cache_check_s = as.numeric(get("DW_CACHE_CHECK_SECONDS", "60")),
     # A rate from fewer sessions (or views, visitors) than this is greyed and shows its count.
-    min_rate_sessions = max(0, suppressWarnings(as.numeric(get("DW_MIN_RATE_SESSIONS", "30"))) %||% 30)
+    min_rate_sessions = max(0, suppressWarnings(as.numeric(get("DW_MIN_RATE_SESSIONS", "30"))) %||% 30),
+    # The store's currency (ISO 4217), that of every amount in the warehouse (the ETL's
+    # ETL_STORE_CURRENCY), and the ETL's attribution lookback, both for labels only.
+    store_currency = get("DW_STORE_CURRENCY", "EUR"),
+    attribution_lookback_days = as.integer(get("DW_ATTRIBUTION_LOOKBACK_DAYS", "30"))
   )
 }
 
