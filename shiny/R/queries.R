@@ -316,5 +316,96 @@ SELECT failed_at, object_key, status, reason, size_bytes::float8 AS size_bytes, 
        attempts::float8 AS attempts, retry_after, detail
 FROM health_skipped_objects
 ORDER BY failed_at DESC, object_key
-LIMIT :limit::int"
+LIMIT :limit::int",
+
+  # -- Revenue ------------------------------------------------------------------------------
+  # agg_daily_attribution has no product category, so the Revenue tab ignores that filter
+  # everywhere (its figures then agree with each other). Orders are the last-touch model's:
+  # all of a conversion's credit goes to the converting session, so its orders are exactly the
+  # day's purchase events of converting sessions, by that session's channel, device, login
+  # state and bot flag, like the funnel's rows.
+  revenue_daily = paste0("
+WITH f AS (
+  SELECT session_date AS day, sum(sessions)::float8 AS sessions, sum(purchase_sessions)::float8 AS purchase_sessions,
+         sum(revenue)::float8 AS revenue
+  FROM agg_daily_funnel
+  WHERE session_date BETWEEN :start::date AND :end::date
+    AND ", .f_no_category, "
+  GROUP BY 1
+), a AS (
+  SELECT conversion_date AS day, sum(orders)::float8 AS orders
+  FROM agg_daily_attribution
+  WHERE conversion_date BETWEEN :start::date AND :end::date
+    AND model = 'last_touch'
+    AND ", .f_no_category, "
+  GROUP BY 1
+)
+SELECT day, coalesce(f.sessions, 0) AS sessions, coalesce(f.purchase_sessions, 0) AS purchase_sessions,
+       coalesce(f.revenue, 0) AS revenue, coalesce(a.orders, 0) AS orders
+FROM f FULL JOIN a USING (day)
+ORDER BY day"),
+
+  revenue_by_channel = paste0("
+WITH f AS (
+  SELECT channel, sum(sessions)::float8 AS sessions, sum(purchase_sessions)::float8 AS purchase_sessions,
+         sum(revenue)::float8 AS revenue
+  FROM agg_daily_funnel
+  WHERE session_date BETWEEN :start::date AND :end::date
+    AND ", .f_no_category, "
+  GROUP BY 1
+), a AS (
+  SELECT channel, sum(orders)::float8 AS orders
+  FROM agg_daily_attribution
+  WHERE conversion_date BETWEEN :start::date AND :end::date
+    AND model = 'last_touch'
+    AND ", .f_no_category, "
+  GROUP BY 1
+)
+SELECT channel, coalesce(f.sessions, 0) AS sessions, coalesce(f.purchase_sessions, 0) AS purchase_sessions,
+       coalesce(f.revenue, 0) AS revenue, coalesce(a.orders, 0) AS orders
+FROM f FULL JOIN a USING (channel)"),
+
+  # Sessions by UTM source, medium and campaign (spelt as agg_daily_attribution spells them),
+  # the denominators of the conversion rates by source/medium and campaign; the aggregates have
+  # no UTM split, so from the sessions.
+  revenue_sessions_by_utm = paste0("
+SELECT coalesce(utm_source, '(none)') AS utm_source, coalesce(utm_medium, '(none)') AS utm_medium,
+       coalesce(utm_campaign, '(none)') AS utm_campaign, count(*)::float8 AS sessions
+FROM clickstream_sessions
+WHERE session_date BETWEEN :start::date AND :end::date
+  AND ", .f_no_category, "
+GROUP BY 1, 2, 3"),
+
+  # Credited conversions, orders and revenue of every model by touchpoint channel and campaign:
+  # a few hundred rows, so switching the model needs no query. The channel filter selects the
+  # touchpoints' channel (whose credit is shown), the other filters the converting sessions.
+  attribution_credit = paste0("
+SELECT model, channel, utm_source, utm_medium, utm_campaign,
+       sum(conversions)::float8 AS conversions, sum(orders)::float8 AS orders, sum(revenue)::float8 AS revenue
+FROM agg_daily_attribution
+WHERE conversion_date BETWEEN :start::date AND :end::date
+  AND ", .f_no_category, "
+GROUP BY 1, 2, 3, 4, 5"),
+
+  # -- Checkout -----------------------------------------------------------------------------
+  # Checkout steps, carts and removals by channel or device; the segment is chosen by value
+  # through CASE, never spliced in.
+  checkout_by_segment = paste0("
+SELECT CASE :breakdown::text
+         WHEN 'channel' THEN channel
+         WHEN 'device_type' THEN device_type
+         ELSE 'all'
+       END AS segment,
+       sum(begin_checkout_sessions)::float8 AS begin_checkout,
+       sum(shipping_sessions)::float8 AS add_shipping_info,
+       sum(payment_sessions)::float8 AS add_payment_info,
+       sum(purchase_sessions)::float8 AS purchase,
+       sum(cart_sessions)::float8 AS cart_sessions,
+       sum(abandoned_cart_sessions)::float8 AS abandoned_cart_sessions,
+       sum(abandoned_cart_value)::float8 AS abandoned_cart_value,
+       sum(cart_removals)::float8 AS cart_removals
+FROM agg_daily_funnel
+WHERE session_date BETWEEN :start::date AND :end::date
+  AND ", .f_all, "
+GROUP BY 1")
 )

@@ -1,0 +1,209 @@
+# Revenue: revenue, orders, AOV and revenue per session by day with the period's totals;
+# revenue, orders and conversion by channel, source/medium and campaign; credited conversions
+# and revenue by attribution model. Amounts are in the store's currency (DW_STORE_CURRENCY).
+
+REVENUE_KPIS <- c(revenue = "Revenue", orders = "Orders", aov = "Average order value",
+                  revenue_per_session = "Revenue per session", conversion_rate = "Conversion rate")
+
+REVENUE_NOTE <- paste("The product category filter does not apply here: attribution has no product split.",
+                      "Orders are purchase events of converting sessions (last touch).")
+
+# A CSV download button for a card header.
+csv_button <- function(ns, id) {
+  div(class = "mb-2", downloadButton(ns(id), "CSV", class = "btn-sm btn-outline-secondary"))
+}
+
+# A downloadHandler writing the data frame `data()` (display names as headers).
+csv_handler <- function(name, data, filters) {
+  downloadHandler(
+    filename = function() {
+      f <- filters()
+      sprintf("%s_%s_%s.csv", name, format(as.Date(f$start)), format(as.Date(f$end)))
+    },
+    content = function(file) utils::write.csv(data(), file, row.names = FALSE, na = "")
+  )
+}
+
+# dw_table with amounts in the store's currency.
+money_table <- function(df, money = character(0), pct = character(0), int = character(0), currency = "EUR",
+                        page_length = 10) {
+  dt <- dw_table(df, pct = pct, int = int, page_length = page_length)
+  money <- intersect(money, names(df))
+  if (length(money)) dt <- DT::formatCurrency(dt, money, currency = paste0(currency, " "), digits = 2)
+  dt
+}
+
+revenue_ui <- function(id) {
+  ns <- NS(id)
+  boxes <- lapply(names(REVENUE_KPIS), function(m) stat_box(ns, paste0("kpi_", m), REVENUE_KPIS[[m]],
+                                                             paste0("kpi kpi-", m)))
+  chart <- function(output_id, title) chart_card(title, plotly::plotlyOutput(ns(output_id), height = "260px"))
+  tagList(
+    p(class = "small text-muted mb-2", REVENUE_NOTE),
+    do.call(bslib::layout_column_wrap, c(list(width = 1 / 5, fill = FALSE, class = "mb-3"), boxes)),
+    bslib::layout_column_wrap(
+      width = 1 / 2, fill = FALSE,
+      chart("revenue_chart", "Revenue per day"),
+      chart("orders_chart", "Orders per day"),
+      chart("aov_chart", "Average order value per day (revenue / orders)"),
+      chart("rps_chart", "Revenue per session per day (revenue / sessions)")
+    ),
+    chart_card("Daily figures", DT::DTOutput(ns("daily_table")), csv_button(ns, "daily_csv")),
+    chart_card("Revenue, orders and conversion by channel", DT::DTOutput(ns("channel_table")),
+               csv_button(ns, "channel_csv"),
+               note = "conversion rate: sessions with a purchase / sessions of the channel"),
+    bslib::layout_column_wrap(
+      width = 1 / 2, fill = FALSE,
+      chart_card("By source / medium", DT::DTOutput(ns("source_table")), csv_button(ns, "source_csv"),
+                 note = "last touch; conversion rate: converting sessions / sessions"),
+      chart_card("By campaign", DT::DTOutput(ns("campaign_table")), csv_button(ns, "campaign_csv"),
+                 note = "last touch; conversion rate: converting sessions / sessions")
+    ),
+    chart_card("Attribution: credited conversions and revenue by channel",
+               plotly::plotlyOutput(ns("attribution_chart"), height = "320px"),
+               selectInput(ns("model"), "Attribution model", choices = ATTRIBUTION_MODELS, selected = "last_touch",
+                           width = "280px"),
+               uiOutput(ns("attribution_text"))),
+    bslib::layout_column_wrap(
+      width = 1 / 2, fill = FALSE,
+      chart_card("Attributed by channel", DT::DTOutput(ns("attribution_channel_table")),
+                 csv_button(ns, "attribution_channel_csv"), note = "shares: of the model's conversions / revenue"),
+      chart_card("Attributed by campaign", DT::DTOutput(ns("attribution_campaign_table")),
+                 csv_button(ns, "attribution_campaign_csv"), note = "shares: of the model's conversions / revenue")
+    )
+  )
+}
+
+revenue_server <- function(id, dw, filters) {
+  moduleServer(id, function(input, output, session) {
+    currency <- dw$settings$store_currency %||% "EUR"
+    lookback <- dw$settings$attribution_lookback_days %||% 30L
+    params <- reactive(filter_params(filters()))
+    daily_rows <- reactive(dw_query_safe(dw, "revenue_daily", params()))
+    daily <- reactive({
+      f <- filters()
+      rows <- daily_rows()
+      structure(revenue_daily_series(rows, f$start, f$end), error = attr(rows, "error"), has_data = nrow(rows) > 0)
+    })
+    totals <- reactive(revenue_totals(daily_rows()))
+    channel_rows <- reactive(dw_query_safe(dw, "revenue_by_channel", params()))
+    channels <- reactive(structure(revenue_channel_table(channel_rows()), error = attr(channel_rows(), "error")))
+    credit <- reactive(dw_query_safe(dw, "attribution_credit", params()))
+    utm_sessions <- reactive(dw_query_safe(dw, "revenue_sessions_by_utm", params()))
+    sources <- reactive(revenue_utm_table(utm_sessions(), credit(), c("utm_source", "utm_medium")))
+    campaigns <- reactive(revenue_utm_table(utm_sessions(), credit(), c("utm_source", "utm_medium", "utm_campaign")))
+    model <- reactive(if (is.null(input$model) || !input$model %in% ATTRIBUTION_MODELS) "last_touch" else input$model)
+    attributed_channels <- reactive(attribution_split(credit(), model(), "channel"))
+    attributed_campaigns <- reactive(attribution_split(credit(), model(), c("utm_source", "utm_medium", "utm_campaign")))
+
+    kpi_text <- function(m, t) {
+      switch(m, revenue = format_money(t$revenue, currency), orders = format_count(t$orders),
+             aov = format_money(t$aov, currency), revenue_per_session = format_money(t$revenue_per_session, currency),
+             conversion_rate = format_rate(t$conversion_rate))
+    }
+    kpi_detail <- function(m, t) {
+      switch(m,
+        revenue = sprintf("from %s sessions with a purchase", format_count(t$purchase_sessions)),
+        orders = "purchase events of converting sessions",
+        aov = sprintf("revenue / %s orders", format_count(t$orders)),
+        revenue_per_session = sprintf("revenue / %s sessions", format_count(t$sessions)),
+        conversion_rate = sprintf("%s of %s sessions had a purchase", format_count(t$purchase_sessions),
+                                  format_count(t$sessions)))
+    }
+    lapply(names(REVENUE_KPIS), function(m) {
+      output[[paste0("kpi_", m, "_value")]] <- renderText(kpi_text(m, totals()))
+      output[[paste0("kpi_", m, "_detail")]] <- renderUI(p(class = "small text-muted mb-0", kpi_detail(m, totals())))
+    })
+
+    day_chart <- function(col, name, ytitle, color) {
+      plotly::renderPlotly({
+        d <- daily()
+        if (!isTRUE(attr(d, "has_data"))) return(empty_plot(detail = empty_reason(d)))
+        p <- plotly::plot_ly(d, x = ~day)
+        p <- plotly::add_lines(p, y = d[[col]], name = name, line = list(color = color))
+        finish_plot(p, showlegend = FALSE, xaxis = list(title = ""), yaxis = list(title = ytitle, rangemode = "tozero"))
+      })
+    }
+    output$revenue_chart <- day_chart("revenue", "Revenue", paste("revenue,", currency), "#198754")
+    output$orders_chart <- day_chart("orders", "Orders", "orders", "#0d6efd")
+    output$aov_chart <- day_chart("aov", "Average order value", paste("AOV,", currency), "#6610f2")
+    output$rps_chart <- day_chart("revenue_per_session", "Revenue per session", paste("per session,", currency),
+                                  "#d63384")
+
+    daily_display <- reactive({
+      d <- daily()
+      data.frame(Date = format(d$day), Sessions = d$sessions, Orders = d$orders, Revenue = d$revenue,
+                 AOV = d$aov, "Revenue per session" = d$revenue_per_session, check.names = FALSE)
+    })
+    channel_display <- reactive({
+      c <- channels()
+      data.frame(Channel = c$channel, Sessions = c$sessions, "Sessions with a purchase" = c$purchase_sessions,
+                 "Conversion rate" = c$conversion_rate, Orders = c$orders, Revenue = c$revenue, AOV = c$aov,
+                 "Share of revenue" = c$revenue_share, check.names = FALSE)
+    })
+    utm_display <- function(t) {
+      out <- data.frame(Source = t$utm_source, Medium = t$utm_medium, check.names = FALSE)
+      if ("utm_campaign" %in% names(t)) out$Campaign <- t$utm_campaign
+      cbind(out, data.frame(Sessions = t$sessions, Conversions = t$conversions, "Conversion rate" = t$conversion_rate,
+                            Orders = t$orders, Revenue = t$revenue, AOV = t$aov, check.names = FALSE))
+    }
+    source_display <- reactive(utm_display(sources()))
+    campaign_display <- reactive(utm_display(campaigns()))
+    attribution_display <- function(t) {
+      out <- if ("channel" %in% names(t)) data.frame(Channel = t$channel) else
+        data.frame(Source = t$utm_source, Medium = t$utm_medium, Campaign = t$utm_campaign)
+      cbind(out, data.frame("Credited conversions" = t$conversions, "Share of conversions" = t$conversion_share,
+                            "Credited orders" = t$orders, "Credited revenue" = t$revenue,
+                            "Share of revenue" = t$revenue_share, check.names = FALSE))
+    }
+    attribution_channel_display <- reactive(attribution_display(attributed_channels()))
+    attribution_campaign_display <- reactive(attribution_display(attributed_campaigns()))
+
+    table <- function(data, money = character(0), pct = character(0), int = character(0), decimals = character(0)) {
+      render_table({
+        dt <- money_table(data(), money = money, pct = pct, int = int, currency = currency)
+        if (length(decimals)) dt <- DT::formatRound(dt, decimals, digits = 2)
+        dt
+      })
+    }
+    output$daily_table <- table(daily_display, money = c("Revenue", "AOV", "Revenue per session"),
+                                int = c("Sessions", "Orders"))
+    output$channel_table <- table(channel_display, money = c("Revenue", "AOV"),
+                                  pct = c("Conversion rate", "Share of revenue"),
+                                  int = c("Sessions", "Sessions with a purchase", "Orders"))
+    output$source_table <- table(source_display, money = c("Revenue", "AOV"), pct = "Conversion rate",
+                                 int = c("Sessions", "Conversions", "Orders"))
+    output$campaign_table <- table(campaign_display, money = c("Revenue", "AOV"), pct = "Conversion rate",
+                                   int = c("Sessions", "Conversions", "Orders"))
+    output$attribution_channel_table <- table(attribution_channel_display, money = "Credited revenue",
+                                              pct = c("Share of conversions", "Share of revenue"),
+                                              decimals = c("Credited conversions", "Credited orders"))
+    output$attribution_campaign_table <- table(attribution_campaign_display, money = "Credited revenue",
+                                               pct = c("Share of conversions", "Share of revenue"),
+                                               decimals = c("Credited conversions", "Credited orders"))
+
+    output$daily_csv <- csv_handler("revenue_daily", daily_display, filters)
+    output$channel_csv <- csv_handler("revenue_by_channel", channel_display, filters)
+    output$source_csv <- csv_handler("revenue_by_source_medium", source_display, filters)
+    output$campaign_csv <- csv_handler("revenue_by_campaign", campaign_display, filters)
+    output$attribution_channel_csv <- csv_handler("attribution_by_channel", attribution_channel_display, filters)
+    output$attribution_campaign_csv <- csv_handler("attribution_by_campaign", attribution_campaign_display, filters)
+
+    output$attribution_text <- renderUI(p(class = "small text-muted attribution-text mb-0",
+                                          attribution_explanation(model(), lookback)))
+    output$attribution_chart <- plotly::renderPlotly({
+      a <- attributed_channels()
+      if (!nrow(a)) return(empty_plot(detail = empty_reason(credit())))
+      a$channel <- factor(a$channel, levels = a$channel)
+      a$label <- sprintf("%s (%s of revenue)", format_money(a$revenue, currency), format_rate(a$revenue_share))
+      p <- plotly::plot_ly(a, x = ~channel, y = ~revenue, type = "bar", text = ~label, hoverinfo = "x+text",
+                           marker = list(color = "#198754"), name = "Credited revenue")
+      finish_plot(p, showlegend = FALSE, xaxis = list(title = ""),
+                  yaxis = list(title = paste("credited revenue,", currency), rangemode = "tozero"))
+    })
+
+    list(daily = daily, totals = totals, channels = channels, sources = sources, campaigns = campaigns,
+         credit = credit, model = model, attributed_channels = attributed_channels,
+         attributed_campaigns = attributed_campaigns)
+  })
+}
