@@ -13,12 +13,11 @@ checkout_ui <- function(id) {
                                                               paste0("kpi kpi-", m)))
   tagList(
     do.call(bslib::layout_column_wrap, c(list(width = 1 / 4, fill = FALSE, class = "mb-3"), boxes)),
-    bslib::layout_column_wrap(
-      width = 1 / 2, fill = FALSE,
-      chart_card("Checkout steps (sessions reaching each step)", plotly::plotlyOutput(ns("steps_chart"), height = "320px"),
-                 uiOutput(ns("steps_note"))),
-      chart_card("Drop-off per step", DT::DTOutput(ns("steps_table")), csv_button(ns, "steps_csv"),
-                 note = "rates: of the sessions at the previous tracked step")
+    fluidRow(
+      column(5, chart_card("Checkout steps (sessions reaching each step)",
+                           plotly::plotlyOutput(ns("steps_chart"), height = "320px"), uiOutput(ns("steps_note")))),
+      column(7, chart_card("Drop-off per step", DT::DTOutput(ns("steps_table")), csv_button(ns, "steps_csv"),
+                           note = "rates: of the sessions at the previous tracked step"))
     ),
     chart_card("Checkout by segment (share of sessions that began checkout)",
                plotly::plotlyOutput(ns("segment_chart"), height = "340px"),
@@ -79,8 +78,8 @@ checkout_server <- function(id, dw, filters) {
     })
     steps_display <- reactive({
       st <- steps()
-      data.frame(Step = st$label, Tracked = ifelse(st$tracked, "yes", "not tracked"),
-                 Sessions = ifelse(st$tracked, st$sessions, NA), "Compared with" = st$previous,
+      data.frame(Step = ifelse(st$tracked, st$label, paste(st$label, "(not tracked)")),
+                 Sessions = ifelse(st$tracked, st$sessions, NA), "From step" = ifelse(st$tracked, st$previous, NA),
                  "Step conversion" = st$from_previous, "Drop-off (sessions)" = st$drop_off,
                  "Drop-off rate" = st$drop_off_rate, "Of begin checkout" = st$from_first, check.names = FALSE)
     })

@@ -52,25 +52,19 @@ revenue_ui <- function(id) {
     chart_card("Revenue, orders and conversion by channel", DT::DTOutput(ns("channel_table")),
                csv_button(ns, "channel_csv"),
                note = "conversion rate: sessions with a purchase / sessions of the channel"),
-    bslib::layout_column_wrap(
-      width = 1 / 2, fill = FALSE,
-      chart_card("By source / medium", DT::DTOutput(ns("source_table")), csv_button(ns, "source_csv"),
-                 note = "last touch; conversion rate: converting sessions / sessions"),
-      chart_card("By campaign", DT::DTOutput(ns("campaign_table")), csv_button(ns, "campaign_csv"),
-                 note = "last touch; conversion rate: converting sessions / sessions")
-    ),
+    chart_card("Revenue, orders and conversion by source / medium", DT::DTOutput(ns("source_table")),
+               csv_button(ns, "source_csv"), note = "last touch; conversion rate: converting sessions / sessions"),
+    chart_card("Revenue, orders and conversion by campaign", DT::DTOutput(ns("campaign_table")),
+               csv_button(ns, "campaign_csv"), note = "last touch; conversion rate: converting sessions / sessions"),
     chart_card("Attribution: credited conversions and revenue by channel",
                plotly::plotlyOutput(ns("attribution_chart"), height = "320px"),
                selectInput(ns("model"), "Attribution model", choices = ATTRIBUTION_MODELS, selected = "last_touch",
                            width = "280px"),
                uiOutput(ns("attribution_text"))),
-    bslib::layout_column_wrap(
-      width = 1 / 2, fill = FALSE,
-      chart_card("Attributed by channel", DT::DTOutput(ns("attribution_channel_table")),
-                 csv_button(ns, "attribution_channel_csv"), note = "shares: of the model's conversions / revenue"),
-      chart_card("Attributed by campaign", DT::DTOutput(ns("attribution_campaign_table")),
-                 csv_button(ns, "attribution_campaign_csv"), note = "shares: of the model's conversions / revenue")
-    )
+    chart_card("Attributed by channel", DT::DTOutput(ns("attribution_channel_table")),
+               csv_button(ns, "attribution_channel_csv"), note = "shares: of the model's conversions / revenue"),
+    chart_card("Attributed by campaign", DT::DTOutput(ns("attribution_campaign_table")),
+               csv_button(ns, "attribution_campaign_csv"), note = "shares: of the model's conversions / revenue")
   )
 }
 

@@ -157,6 +157,9 @@ test_that("checkout: steps the store does not send are not tracked, not a 100 % 
     expect_match(html(output$steps_note), "Not tracked: Add shipping info, Add payment info", fixed = TRUE)
     expect_match(plot_json(output$steps_chart), "not tracked", fixed = TRUE)
     expect_true(all(is.na(segments()$shipping_rate)))
+    csv <- utils::read.csv(output$steps_csv, check.names = FALSE)
+    expect_equal(csv$Step[2:3], c("Add shipping info (not tracked)", "Add payment info (not tracked)"))
+    expect_equal(csv[["From step"]][4], "Begin checkout")
   })
 })
 
