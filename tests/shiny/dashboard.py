@@ -16,6 +16,8 @@ TABS: dict[str, set[str]] = {
     "retention": {"heatmap"},
     "trends": {"heatmap", "scatter"},
     "health": {"bar"},
+    "revenue": {"scatter", "bar"},
+    "checkout": {"bar"},
 }
 
 _READY = """

@@ -20,11 +20,14 @@ OUTPUTS <- list(
   clicks = c("page_picker", "chart", "table"),
   retention = c("heatmap", "table"),
   trends = c("heatmap", "by_type"),
-  health = c("status_value", "status_detail", "connection_value", "runs_chart", "rejects_chart", "runs", "rejects")
+  health = c("status_value", "status_detail", "connection_value", "runs_chart", "rejects_chart", "runs", "rejects"),
+  revenue = c("kpi_revenue_value", "revenue_chart", "channel_table", "source_table", "campaign_table",
+              "attribution_chart", "attribution_channel_table"),
+  checkout = c("kpi_cart_abandonment_value", "steps_chart", "steps_table", "segment_chart", "segment_table")
 )
 SERVERS <- list(overview = overview_server, funnel = funnel_server, products = products_server,
                 journeys = journeys_server, clicks = clicks_server, retention = retention_server, trends = trends_server,
-                health = health_server)
+                health = health_server, revenue = revenue_server, checkout = checkout_server)
 
 dw <- dw_open()
 dw$record_timings <- TRUE
