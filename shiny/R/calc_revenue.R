@@ -112,6 +112,16 @@ attribution_split <- function(credit, model, by = "channel") {
   out
 }
 
+# Sessions by UTM fields (rows of revenue_sessions_by_utm: sessions with at least one) and a
+# row for those with none, the rest of all `sessions` of the period.
+revenue_with_untagged <- function(rows, sessions) {
+  untagged <- sessions - (if (nrow(rows)) sum(rows$sessions) else 0)
+  if (untagged <= 0) return(rows)
+  none <- data.frame(utm_source = "(none)", utm_medium = "(none)", utm_campaign = "(none)", sessions = untagged)
+  if (!nrow(rows)) return(none)
+  rbind(rows[, names(none)], none)
+}
+
 # Revenue, orders and conversion by UTM fields (`by`): last-touch credit (the converting
 # session's own source, medium and campaign) over the sessions with those values.
 revenue_utm_table <- function(sessions, credit, by = c("utm_source", "utm_medium")) {

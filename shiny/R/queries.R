@@ -367,12 +367,14 @@ FROM f FULL JOIN a USING (channel)"),
 
   # Sessions by UTM source, medium and campaign (spelt as agg_daily_attribution spells them),
   # the denominators of the conversion rates by source/medium and campaign; the aggregates have
-  # no UTM split, so from the sessions.
+  # no UTM split, so from the sessions. Only sessions with a UTM field, through their partial
+  # index (sql/dw/history/0037); those without any are the rest of revenue_daily's sessions.
   revenue_sessions_by_utm = paste0("
 SELECT coalesce(utm_source, '(none)') AS utm_source, coalesce(utm_medium, '(none)') AS utm_medium,
        coalesce(utm_campaign, '(none)') AS utm_campaign, count(*)::float8 AS sessions
 FROM clickstream_sessions
 WHERE session_date BETWEEN :start::date AND :end::date
+  AND (utm_source IS NOT NULL OR utm_medium IS NOT NULL OR utm_campaign IS NOT NULL)
   AND ", .f_no_category, "
 GROUP BY 1, 2, 3"),
 

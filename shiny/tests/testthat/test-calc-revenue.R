@@ -126,3 +126,13 @@ test_that("cart abandonment and checkout by segment", {
   expect_true(all(is.na(untracked$payment_rate)))
   expect_true(is.na(cart_summary(checkout_totals(rows[0, ]))$rate))
 })
+
+test_that("sessions without UTM fields are the rest of the period's sessions", {
+  rows <- data.frame(utm_source = "newsletter", utm_medium = "email", utm_campaign = "winter_sale", sessions = 1)
+  out <- revenue_with_untagged(rows, 4)
+  expect_equal(out$utm_source, c("newsletter", "(none)"))
+  expect_equal(out$sessions, c(1, 3))
+  expect_equal(nrow(revenue_with_untagged(rows, 1)), 1)
+  expect_equal(revenue_with_untagged(rows[0, ], 2)$sessions, 2)
+  expect_equal(nrow(revenue_with_untagged(rows[0, ], 0)), 0)
+})
