@@ -8,6 +8,16 @@ REVENUE_KPIS <- c(revenue = "Revenue", orders = "Orders", aov = "Average order v
 REVENUE_NOTE <- paste("The product category filter does not apply here: attribution has no product split.",
                       "Orders are purchase events of converting sessions (last touch).")
 
+REVENUE_TABLES <- c("By channel" = "channel", "By source / medium" = "source", "By campaign" = "campaign",
+                    "Daily figures" = "daily")
+REVENUE_TABLE_NOTES <- c(
+  channel = "Conversion rate: sessions with a purchase / sessions of the channel.",
+  source = "Last touch. Conversion rate: converting sessions / sessions with that source and medium.",
+  campaign = "Last touch. Conversion rate: converting sessions / sessions with that campaign.",
+  daily = "The figures behind the four charts above. AOV: revenue / orders; revenue per session: revenue / sessions."
+)
+ATTRIBUTION_TABLES <- c("By channel" = "channel", "By campaign" = "campaign")
+
 # A CSV download button for a card header.
 csv_button <- function(ns, id) {
   div(class = "mb-2", downloadButton(ns(id), "CSV", class = "btn-sm btn-outline-secondary"))
@@ -18,7 +28,7 @@ csv_handler <- function(name, data, filters) {
   downloadHandler(
     filename = function() {
       f <- filters()
-      sprintf("%s_%s_%s.csv", name, format(as.Date(f$start)), format(as.Date(f$end)))
+      sprintf("%s_%s_%s.csv", if (is.function(name)) name() else name, format(as.Date(f$start)), format(as.Date(f$end)))
     },
     content = function(file) utils::write.csv(data(), file, row.names = FALSE, na = "")
   )
@@ -48,23 +58,21 @@ revenue_ui <- function(id) {
       chart("aov_chart", "Average order value per day (revenue / orders)"),
       chart("rps_chart", "Revenue per session per day (revenue / sessions)")
     ),
-    chart_card("Daily figures", DT::DTOutput(ns("daily_table")), csv_button(ns, "daily_csv")),
-    chart_card("Revenue, orders and conversion by channel", DT::DTOutput(ns("channel_table")),
-               csv_button(ns, "channel_csv"),
-               note = "conversion rate: sessions with a purchase / sessions of the channel"),
-    chart_card("Revenue, orders and conversion by source / medium", DT::DTOutput(ns("source_table")),
-               csv_button(ns, "source_csv"), note = "last touch; conversion rate: converting sessions / sessions"),
-    chart_card("Revenue, orders and conversion by campaign", DT::DTOutput(ns("campaign_table")),
-               csv_button(ns, "campaign_csv"), note = "last touch; conversion rate: converting sessions / sessions"),
+    # One table at a time, chosen above it: only the shown one is queried and drawn.
+    chart_card("Revenue, orders and conversion", DT::DTOutput(ns("table")),
+               radioButtons(ns("table_view"), NULL, choices = REVENUE_TABLES, selected = "channel", inline = TRUE),
+               div(class = "d-flex align-items-start gap-3", csv_button(ns, "table_csv"),
+                   uiOutput(ns("table_note")))),
     chart_card("Attribution: credited conversions and revenue by channel",
                plotly::plotlyOutput(ns("attribution_chart"), height = "320px"),
                selectInput(ns("model"), "Attribution model", choices = ATTRIBUTION_MODELS, selected = "last_touch",
                            width = "280px"),
                uiOutput(ns("attribution_text"))),
-    chart_card("Attributed by channel", DT::DTOutput(ns("attribution_channel_table")),
-               csv_button(ns, "attribution_channel_csv"), note = "shares: of the model's conversions / revenue"),
-    chart_card("Attributed by campaign", DT::DTOutput(ns("attribution_campaign_table")),
-               csv_button(ns, "attribution_campaign_csv"), note = "shares: of the model's conversions / revenue")
+    chart_card("Attributed conversions and revenue", DT::DTOutput(ns("attribution_table")),
+               radioButtons(ns("attribution_view"), NULL, choices = ATTRIBUTION_TABLES, selected = "channel",
+                            inline = TRUE),
+               div(class = "d-flex align-items-start gap-3", csv_button(ns, "attribution_csv"),
+                   p(class = "small text-muted mb-0", "Shares: of the model's conversions / revenue.")))
   )
 }
 
@@ -83,7 +91,8 @@ revenue_server <- function(id, dw, filters) {
     channel_rows <- reactive(dw_query_safe(dw, "revenue_by_channel", params()))
     channels <- reactive(structure(revenue_channel_table(channel_rows()), error = attr(channel_rows(), "error")))
     credit <- reactive(dw_query_safe(dw, "attribution_credit", params()))
-    utm_sessions <- reactive(dw_query_safe(dw, "revenue_sessions_by_utm", params()))
+    utm_sessions <- reactive(revenue_with_untagged(dw_query_safe(dw, "revenue_sessions_by_utm", params()),
+                                                   totals()$sessions))
     sources <- reactive(revenue_utm_table(utm_sessions(), credit(), c("utm_source", "utm_medium")))
     campaigns <- reactive(revenue_utm_table(utm_sessions(), credit(), c("utm_source", "utm_medium", "utm_campaign")))
     model <- reactive(if (is.null(input$model) || !input$model %in% ATTRIBUTION_MODELS) "last_touch" else input$model)
@@ -153,35 +162,27 @@ revenue_server <- function(id, dw, filters) {
     attribution_channel_display <- reactive(attribution_display(attributed_channels()))
     attribution_campaign_display <- reactive(attribution_display(attributed_campaigns()))
 
-    table <- function(data, money = character(0), pct = character(0), int = character(0), decimals = character(0)) {
-      render_table({
-        dt <- money_table(data(), money = money, pct = pct, int = int, currency = currency)
-        if (length(decimals)) dt <- DT::formatRound(dt, decimals, digits = 2)
-        dt
-      })
+    table_view <- reactive(if (is.null(input$table_view) || !input$table_view %in% REVENUE_TABLES) "channel" else
+      input$table_view)
+    attribution_view <- reactive(if (identical(input$attribution_view, "campaign")) "campaign" else "channel")
+    shown_table <- reactive(switch(table_view(), channel = channel_display(), source = source_display(),
+                                   campaign = campaign_display(), daily = daily_display()))
+    shown_attribution <- reactive(if (attribution_view() == "campaign") attribution_campaign_display() else
+      attribution_channel_display())
+    formatted <- function(d) {
+      dt <- money_table(d, money = c("Revenue", "AOV", "Revenue per session", "Credited revenue"),
+                        pct = c("Conversion rate", "Share of revenue", "Share of conversions"),
+                        int = c("Sessions", "Sessions with a purchase", "Orders", "Conversions"), currency = currency)
+      decimals <- intersect(c("Credited conversions", "Credited orders"), names(d))
+      if (length(decimals)) dt <- DT::formatRound(dt, decimals, digits = 2)
+      dt
     }
-    output$daily_table <- table(daily_display, money = c("Revenue", "AOV", "Revenue per session"),
-                                int = c("Sessions", "Orders"))
-    output$channel_table <- table(channel_display, money = c("Revenue", "AOV"),
-                                  pct = c("Conversion rate", "Share of revenue"),
-                                  int = c("Sessions", "Sessions with a purchase", "Orders"))
-    output$source_table <- table(source_display, money = c("Revenue", "AOV"), pct = "Conversion rate",
-                                 int = c("Sessions", "Conversions", "Orders"))
-    output$campaign_table <- table(campaign_display, money = c("Revenue", "AOV"), pct = "Conversion rate",
-                                   int = c("Sessions", "Conversions", "Orders"))
-    output$attribution_channel_table <- table(attribution_channel_display, money = "Credited revenue",
-                                              pct = c("Share of conversions", "Share of revenue"),
-                                              decimals = c("Credited conversions", "Credited orders"))
-    output$attribution_campaign_table <- table(attribution_campaign_display, money = "Credited revenue",
-                                               pct = c("Share of conversions", "Share of revenue"),
-                                               decimals = c("Credited conversions", "Credited orders"))
-
-    output$daily_csv <- csv_handler("revenue_daily", daily_display, filters)
-    output$channel_csv <- csv_handler("revenue_by_channel", channel_display, filters)
-    output$source_csv <- csv_handler("revenue_by_source_medium", source_display, filters)
-    output$campaign_csv <- csv_handler("revenue_by_campaign", campaign_display, filters)
-    output$attribution_channel_csv <- csv_handler("attribution_by_channel", attribution_channel_display, filters)
-    output$attribution_campaign_csv <- csv_handler("attribution_by_campaign", attribution_campaign_display, filters)
+    output$table <- render_table(formatted(shown_table()))
+    output$table_note <- renderUI(p(class = "small text-muted mb-0", REVENUE_TABLE_NOTES[[table_view()]]))
+    output$attribution_table <- render_table(formatted(shown_attribution()))
+    output$table_csv <- csv_handler(function() paste0("revenue_", table_view()), shown_table, filters)
+    output$attribution_csv <- csv_handler(function() paste0("attribution_", model(), "_by_", attribution_view()),
+                                          shown_attribution, filters)
 
     output$attribution_text <- renderUI(p(class = "small text-muted attribution-text mb-0",
                                           attribution_explanation(model(), lookback)))
@@ -198,6 +199,6 @@ revenue_server <- function(id, dw, filters) {
 
     list(daily = daily, totals = totals, channels = channels, sources = sources, campaigns = campaigns,
          credit = credit, model = model, attributed_channels = attributed_channels,
-         attributed_campaigns = attributed_campaigns)
+         attributed_campaigns = attributed_campaigns, table_view = table_view)
   })
 }

@@ -21,8 +21,8 @@ OUTPUTS <- list(
   retention = c("heatmap", "table"),
   trends = c("heatmap", "by_type"),
   health = c("status_value", "status_detail", "connection_value", "runs_chart", "rejects_chart", "runs", "rejects"),
-  revenue = c("kpi_revenue_value", "revenue_chart", "channel_table", "source_table", "campaign_table",
-              "attribution_chart", "attribution_channel_table"),
+  revenue = c("kpi_revenue_value", "revenue_chart", "orders_chart", "aov_chart", "rps_chart", "table",
+              "attribution_chart", "attribution_table"),
   checkout = c("kpi_cart_abandonment_value", "steps_chart", "steps_table", "segment_chart", "segment_table")
 )
 SERVERS <- list(overview = overview_server, funnel = funnel_server, products = products_server,
