@@ -24,7 +24,7 @@ format_count <- function(x) {
   out
 }
 
-format_rate <- function(x) {
+format_share <- function(x) {
   out <- sprintf("%.1f%%", 100 * x)
   out[is.na(x)] <- "\u2013"
   out

@@ -40,11 +40,11 @@ checkout_server <- function(id, dw, filters) {
       structure(checkout_segment_table(rows(), stats::setNames(st$tracked, st$step)), error = attr(rows(), "error"))
     })
 
-    output$kpi_checkout_conversion_value <- renderText(format_rate(safe_ratio(totals()$purchase, totals()$begin_checkout)))
+    output$kpi_checkout_conversion_value <- renderText(format_share(safe_ratio(totals()$purchase, totals()$begin_checkout)))
     output$kpi_checkout_conversion_detail <- renderUI(p(class = "small text-muted mb-0", sprintf(
       "%s purchases of %s sessions that began checkout", format_count(totals()$purchase),
       format_count(totals()$begin_checkout))))
-    output$kpi_cart_abandonment_value <- renderText(format_rate(carts()$rate))
+    output$kpi_cart_abandonment_value <- renderText(format_share(carts()$rate))
     output$kpi_cart_abandonment_detail <- renderUI(p(class = "small text-muted mb-0", sprintf(
       "%s of %s sessions with a cart left it", format_count(carts()$abandoned), format_count(carts()$cart_sessions))))
     output$kpi_abandoned_value_value <- renderText(format_money(carts()$abandoned_value, currency))
@@ -58,7 +58,7 @@ checkout_server <- function(id, dw, filters) {
     output$steps_chart <- plotly::renderPlotly({
       st <- steps()
       if (!any(st$sessions > 0)) return(empty_plot(detail = empty_reason(rows())))
-      st$text <- ifelse(st$tracked, sprintf("%s (%s of begin checkout)", format_count(st$sessions), format_rate(st$from_first)),
+      st$text <- ifelse(st$tracked, sprintf("%s (%s of begin checkout)", format_count(st$sessions), format_share(st$from_first)),
                         "not tracked")
       st$label <- factor(st$label, levels = rev(st$label))
       p <- plotly::plot_ly(st, type = "bar", orientation = "h", y = ~label, x = ~sessions, text = ~text,

@@ -102,7 +102,7 @@ revenue_server <- function(id, dw, filters) {
     kpi_text <- function(m, t) {
       switch(m, revenue = format_money(t$revenue, currency), orders = format_count(t$orders),
              aov = format_money(t$aov, currency), revenue_per_session = format_money(t$revenue_per_session, currency),
-             conversion_rate = format_rate(t$conversion_rate))
+             conversion_rate = format_share(t$conversion_rate))
     }
     kpi_detail <- function(m, t) {
       switch(m,
@@ -190,7 +190,7 @@ revenue_server <- function(id, dw, filters) {
       a <- attributed_channels()
       if (!nrow(a)) return(empty_plot(detail = empty_reason(credit())))
       a$channel <- factor(a$channel, levels = a$channel)
-      a$label <- sprintf("%s (%s of revenue)", format_money(a$revenue, currency), format_rate(a$revenue_share))
+      a$label <- sprintf("%s (%s of revenue)", format_money(a$revenue, currency), format_share(a$revenue_share))
       p <- plotly::plot_ly(a, x = ~channel, y = ~revenue, type = "bar", text = ~label, hoverinfo = "x+text",
                            marker = list(color = "#198754"), name = "Credited revenue")
       finish_plot(p, showlegend = FALSE, xaxis = list(title = ""),

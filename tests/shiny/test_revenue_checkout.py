@@ -51,10 +51,10 @@ def test_revenue_tab_draws_and_matches_the_warehouse(demo_app, browser, screensh
     state = tab_state(browser)
     assert_drawn(state, "revenue", plots=5, tables=2)
     revenue, orders = first_row(demo_app, "SELECT (SELECT sum(revenue) FROM agg_daily_funnel"
-                                          " WHERE session_date BETWEEN current_date - 27 AND current_date"
+                                          " WHERE session_date BETWEEN current_date - 28 AND current_date - 1"
                                           " AND NOT is_bot),"
                                           " (SELECT sum(orders) FROM agg_daily_attribution WHERE model = 'last_touch'"
-                                          " AND conversion_date BETWEEN current_date - 27 AND current_date"
+                                          " AND conversion_date BETWEEN current_date - 28 AND current_date - 1"
                                           " AND NOT is_bot)")
     assert orders > 0
     assert state["kpis"]["revenue"] == f"EUR {revenue:,.2f}", state["kpis"]
@@ -87,7 +87,7 @@ def test_checkout_tab_draws_steps_and_carts(demo_app, browser, screenshot_dir):
     assert_drawn(state, "checkout", plots=2, tables=2)
     carts, abandoned = first_row(demo_app, "SELECT sum(cart_sessions), sum(abandoned_cart_sessions)"
                                            " FROM agg_daily_funnel"
-                                           " WHERE session_date BETWEEN current_date - 27 AND current_date"
+                                           " WHERE session_date BETWEEN current_date - 28 AND current_date - 1"
                                            " AND NOT is_bot")
     assert carts > abandoned > 0
     assert state["kpis"]["cart_abandonment"] == f"{100 * abandoned / carts:.1f}%", state["kpis"]

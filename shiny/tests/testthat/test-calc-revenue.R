@@ -19,7 +19,7 @@ test_that("daily revenue series: every day, AOV and revenue per session undefine
 test_that("money, counts and rates are formatted with the currency and a dash when undefined", {
   expect_equal(format_money(c(1234.5, NA), "EUR"), c("EUR 1,234.50", "\u2013"))
   expect_equal(format_money(0, "USD"), "USD 0.00")
-  expect_equal(format_rate(c(1 / 3, NA)), c("33.3%", "\u2013"))
+  expect_equal(format_share(c(1 / 3, NA)), c("33.3%", "\u2013"))
   expect_equal(format_count(12345), "12,345")
 })
 
