@@ -90,6 +90,7 @@ checkout_server <- function(id, dw, filters) {
       s <- segments()
       if (!nrow(s) || sum(s$begin_checkout) == 0) return(empty_plot(detail = empty_reason(s)))
       s <- head(s[s$begin_checkout > 0, , drop = FALSE], 12)
+      s$segment <- factor(display_name(s$segment), levels = display_name(s$segment))
       p <- plotly::plot_ly(s, x = ~segment)
       st <- steps()
       if (st$tracked[2]) p <- plotly::add_bars(p, y = ~shipping_rate, name = "Add shipping info")
@@ -101,7 +102,7 @@ checkout_server <- function(id, dw, filters) {
     segment_display <- reactive({
       s <- segments()
       label <- names(CHECKOUT_SEGMENTS)[match(segment(), CHECKOUT_SEGMENTS)]
-      out <- data.frame(s$segment, s$begin_checkout, s$add_shipping_info, s$shipping_rate, s$add_payment_info,
+      out <- data.frame(display_name(s$segment), s$begin_checkout, s$add_shipping_info, s$shipping_rate, s$add_payment_info,
                         s$payment_rate, s$purchase, s$checkout_conversion, s$cart_sessions, s$abandoned_cart_sessions,
                         s$abandonment_rate, s$abandoned_cart_value, s$cart_removals)
       names(out) <- c(label, "Begin checkout", "Add shipping info", "Shipping rate", "Add payment info",

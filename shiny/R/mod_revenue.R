@@ -140,7 +140,7 @@ revenue_server <- function(id, dw, filters) {
     })
     channel_display <- reactive({
       c <- channels()
-      data.frame(Channel = c$channel, Sessions = c$sessions, "Sessions with a purchase" = c$purchase_sessions,
+      data.frame(Channel = display_name(c$channel), Sessions = c$sessions, "Sessions with a purchase" = c$purchase_sessions,
                  "Conversion rate" = c$conversion_rate, Orders = c$orders, Revenue = c$revenue, AOV = c$aov,
                  "Share of revenue" = c$revenue_share, check.names = FALSE)
     })
@@ -153,7 +153,7 @@ revenue_server <- function(id, dw, filters) {
     source_display <- reactive(utm_display(sources()))
     campaign_display <- reactive(utm_display(campaigns()))
     attribution_display <- function(t) {
-      out <- if ("channel" %in% names(t)) data.frame(Channel = t$channel) else
+      out <- if ("channel" %in% names(t)) data.frame(Channel = display_name(t$channel)) else
         data.frame(Source = t$utm_source, Medium = t$utm_medium, Campaign = t$utm_campaign)
       cbind(out, data.frame("Credited conversions" = t$conversions, "Share of conversions" = t$conversion_share,
                             "Credited orders" = t$orders, "Credited revenue" = t$revenue,
@@ -189,7 +189,7 @@ revenue_server <- function(id, dw, filters) {
     output$attribution_chart <- plotly::renderPlotly({
       a <- attributed_channels()
       if (!nrow(a)) return(empty_plot(detail = empty_reason(credit())))
-      a$channel <- factor(a$channel, levels = a$channel)
+      a$channel <- factor(display_name(a$channel), levels = display_name(a$channel))
       a$label <- sprintf("%s (%s of revenue)", format_money(a$revenue, currency), format_share(a$revenue_share))
       p <- plotly::plot_ly(a, x = ~channel, y = ~revenue, type = "bar", text = ~label, hoverinfo = "x+text",
                            marker = list(color = "#198754"), name = "Credited revenue")

@@ -58,8 +58,8 @@ test_that("the prewarmed default view needs no further queries", {
   expect_false(dw_prewarm_if_stale(dw, today = f$end, f = f))
   calls <- dw$db_calls
   filters <- reactiveVal(f)
-  for (srv in list(overview_server, funnel_server, products_server, journeys_server, clicks_server, retention_server,
-                   trends_server)) {
+  for (srv in list(overview_server, funnel_server, revenue_server, checkout_server, products_server, journeys_server,
+                   clicks_server, retention_server, trends_server)) {
     testServer(srv, args = list(dw = dw, filters = filters, today = function() f$end)[
       c("dw", "filters", if (identical(srv, retention_server)) "today")], session$flushReact())
   }
