@@ -467,10 +467,13 @@ utc_today <- function(now = Sys.time()) as.Date(format(now, "%Y-%m-%d", tz = "UT
 # The last `days` complete UTC days that hold data: the range ends on the latest day before
 # today with sessions (today is never complete) and starts no earlier than the first day with
 # sessions. Without any data: the last `days` days ending yesterday.
-default_date_range <- function(today, first_day = NA, last_day = NA, days = 28L) {
+default_date_range <- function(today, first_day = NA, last_day = NA, days = 28L, has_today = FALSE) {
   today <- as.Date(today)
   missing_day <- function(d) is.null(d) || !length(d) || is.na(d[1])
   if (missing_day(last_day)) {
+    # Only today holds data (a platform started today): today, drawn as partial, rather than
+    # 28 empty days.
+    if (isTRUE(has_today)) return(list(start = today, end = today, has_data = TRUE, only_today = TRUE, days = days))
     end <- today - 1L
     return(list(start = end - (days - 1L), end = end, has_data = FALSE, days = days))
   }
@@ -485,7 +488,9 @@ default_date_range <- function(today, first_day = NA, last_day = NA, days = 28L)
 range_caption <- function(default, start = default$start, end = default$end, today = utc_today()) {
   fmt <- function(d) format(as.Date(d), "%Y-%m-%d")
   n <- as.integer(default$end - default$start) + 1L
-  base <- if (!isTRUE(default$has_data)) {
+  base <- if (isTRUE(default$only_today)) {
+    sprintf("No complete day with data yet: today so far, %s", fmt(default$start))
+  } else if (!isTRUE(default$has_data)) {
     sprintf("No complete day with data yet: the last %d days ending yesterday, %s – %s", n, fmt(default$start),
             fmt(default$end))
   } else if (n < default$days) {

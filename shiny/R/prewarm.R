@@ -9,7 +9,8 @@
 default_filters <- function(today = utc_today(), range = NULL) {
   first <- if (!is.null(range) && nrow(range)) range$first_day[1] else NA
   last <- if (!is.null(range) && nrow(range)) range$last_day[1] else NA
-  r <- default_date_range(today, first, last)
+  has_today <- !is.null(range) && nrow(range) && "has_today" %in% names(range) && isTRUE(range$has_today[1])
+  r <- default_date_range(today, first, last, has_today = has_today)
   list(start = r$start, end = r$end, login_state = NULL, device_type = NULL, channel = NULL,
        product_category = NULL, include_bots = FALSE, range = r)
 }

@@ -36,9 +36,9 @@ SELECT v AS product_category FROM c WHERE v IS NOT NULL ORDER BY 1",
   # The first and last day with sessions before today (today is never complete), for the default
   # date range: two probes of the primary key, which starts with session_date.
   data_range = "
-SELECT min(session_date) AS first_day, max(session_date) AS last_day
-FROM agg_daily_funnel
-WHERE session_date < :today::date",
+SELECT (SELECT min(session_date) FROM agg_daily_funnel WHERE session_date < :today::date) AS first_day,
+       (SELECT max(session_date) FROM agg_daily_funnel WHERE session_date < :today::date) AS last_day,
+       EXISTS (SELECT 1 FROM agg_daily_funnel WHERE session_date = :today::date) AS has_today",
 
   # -- Overview -----------------------------------------------------------------------------
   overview_kpis = paste0("

@@ -100,5 +100,13 @@ def show_tab(browser, tab: str, timeout: float = 60.0) -> float:
     return elapsed
 
 
+def choose_dates(browser, start: str, end: str) -> None:
+    """Pick a date range through the input's own binding, as the date picker does."""
+    browser.evaluate(f"""(() => {{ const el = document.getElementById('filters-dates');
+        const binding = Shiny.inputBindings.bindingNames['shiny.dateRangeInput'].binding;
+        binding.setValue(el, {{start: '{start}', end: '{end}'}});
+        $(el).find('input').trigger('change'); }})()""")
+
+
 def tab_state(browser) -> dict:
     return browser.evaluate(_STATE)

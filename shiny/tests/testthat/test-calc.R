@@ -307,6 +307,12 @@ test_that("the default range is the last 28 complete days with data", {
   # Today is never complete, even if a last day at or after it is passed in.
   expect_equal(default_date_range(today, NA, today)$end, as.Date("2026-12-05"))
   # No data at all: the last 28 days ending yesterday.
+  # Only today holds data: today, partial, not 28 empty days.
+  r <- default_date_range(today, NA, NA, has_today = TRUE)
+  expect_equal(c(r$start, r$end), c(today, today))
+  expect_true(r$has_data)
+  expect_equal(range_caption(r, today = today),
+               "No complete day with data yet: today so far, 2026-12-06. Today (UTC) is not complete: drawn dashed as partial")
   r <- default_date_range(today, NA, NA)
   expect_equal(c(r$start, r$end), as.Date(c("2026-11-08", "2026-12-05")))
   expect_false(r$has_data)

@@ -82,6 +82,9 @@ test_that("the default range is the last complete days with data, and the captio
   })
   # Today's sessions do not count: on 2026-01-14 the range ends the day before.
   expect_equal(dw_default_filters(dw, as.Date("2026-01-14"))$end, as.Date("2026-01-13"))
+  # On the first day with data, nothing is complete yet: today, partial.
+  f <- dw_default_filters(dw, as.Date("2026-01-06"))
+  expect_equal(c(f$start, f$end), as.Date(c("2026-01-06", "2026-01-06")))
   # No data: the last 28 days ending yesterday.
   f <- dw_default_filters(empty_dw, as.Date("2026-01-20"))
   expect_equal(c(f$start, f$end), as.Date(c("2025-12-23", "2026-01-19")))
