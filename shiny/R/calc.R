@@ -30,6 +30,26 @@ previous_period <- function(start, end) {
   list(start = start - days, end = start - 1L)
 }
 
+# Parameters of overview_kpis/overview_users: the previous period, and today for the cut of its
+# last day when the range reaches today.
+overview_kpi_params <- function(f, today) {
+  prev <- previous_period(f$start, f$end)
+  filter_params(f, prev_start = prev$start, prev_end = prev$end, today = as.Date(today))
+}
+
+# The previous period's cut from overview_kpis' rows: a POSIXct, or NULL for whole days.
+previous_cut_at <- function(rows) {
+  if (!nrow(rows) || !"previous_cut_at" %in% names(rows)) return(NULL)
+  at <- rows$previous_cut_at[!is.na(rows$previous_cut_at)]
+  if (!length(at)) NULL else as.POSIXct(at[1], tz = "UTC")
+}
+
+# What the previous figure covers: whole days, or its last day up to the cut.
+previous_label <- function(cut_at) {
+  if (is.null(cut_at)) "previous" else
+    sprintf("previous, to %s UTC on %s", format(cut_at, "%H:%M", tz = "UTC"), format(cut_at, "%d %b", tz = "UTC"))
+}
+
 # Hourly points for short ranges, daily beyond (hourly over months is unreadable and slow).
 grain_for_range <- function(start, end, max_hourly_days = 7) {
   if (as.integer(as.Date(end) - as.Date(start)) + 1L <= max_hourly_days) "hour" else "day"

@@ -1,7 +1,8 @@
 # Overview: sessions, users, conversion rate, revenue and bounce rate against the previous
 # period of the same length, and their trend by hour or day: sessions and purchasing sessions
 # as two charts, each with its own single y-axis (two scales on one chart make 0–20 purchases
-# look as large as 0–370 sessions).
+# look as large as 0–370 sessions). A range through today compares like for like: the previous
+# period's last day up to today's time of day.
 
 KPI_LABELS <- c(sessions = "Sessions", users = "Users", conversion_rate = "Conversion per session",
                 revenue = "Revenue", bounce_rate = "Bounce rate (per session)")
@@ -27,9 +28,10 @@ overview_server <- function(id, dw, filters, now = function() Sys.time()) {
     min_n <- dw$settings$min_rate_sessions %||% 30
     kpis <- reactive({
       f <- filters()
-      prev <- previous_period(f$start, f$end)
-      p <- filter_params(f, prev_start = prev$start)
-      overview_kpis(dw_query_safe(dw, "overview_kpis", p), dw_query_safe(dw, "overview_users", p))
+      p <- overview_kpi_params(f, as.Date(now(), tz = "UTC"))
+      rows <- dw_query_safe(dw, "overview_kpis", p)
+      structure(overview_kpis(rows, dw_query_safe(dw, "overview_users", p)),
+                previous_cut_at = previous_cut_at(rows))
     })
     grain <- reactive({
       g <- input$grain
@@ -71,7 +73,7 @@ overview_server <- function(id, dw, filters, now = function() Sys.time()) {
         tagList(
           p(class = paste0("kpi-change mb-0 kpi-", d$tone, if (few) " low-n" else ""), `data-direction` = d$direction,
             d$text),
-          p(class = "small kpi-previous mb-0", paste("previous:", previous))
+          p(class = "small kpi-previous mb-0", paste0(previous_label(attr(kpis(), "previous_cut_at")), ": ", previous))
         )
       })
     })

@@ -23,14 +23,13 @@ dw_default_filters <- function(dw, today = utc_today()) default_filters(today, d
 # (query, parameters) exactly as the tab modules send them for the default view; the module
 # tests check that nothing else is asked for.
 default_view_queries <- function(f = default_filters(), today = utc_today(), now = Sys.time()) {
-  prev <- previous_period(f$start, f$end)
   grain <- grain_for_range(f$start, f$end)
   p <- filter_params(f)
   list(
     list("filter_categories", list()),
     list("data_range", list(today = today)),
-    list("overview_kpis", filter_params(f, prev_start = prev$start)),
-    list("overview_users", filter_params(f, prev_start = prev$start)),
+    list("overview_kpis", overview_kpi_params(f, today)),
+    list("overview_users", overview_kpi_params(f, today)),
     list(if (grain == "hour") "overview_trend_hour" else "overview_trend_day", p),
     list("funnel_by_segment", filter_params(f, breakdown = "channel")),
     list("revenue_daily", p),

@@ -20,6 +20,15 @@
   "AND cardinality(:channel::text[]) = 0"
 )
 
+# The previous period's cut (see overview_kpis): today's latest session start moved to the
+# previous period's last day, when the range reaches today; NULL otherwise.
+.overview_cut <- "
+WITH cut AS (
+  SELECT (:prev_end::date::timestamp AT TIME ZONE 'UTC') + (max(session_start) - (:today::date::timestamp AT TIME ZONE 'UTC')) AS at
+  FROM clickstream_sessions
+  WHERE :end::date >= :today::date AND session_date = :today::date
+)"
+
 QUERIES <- list(
   # -- global filters ---------------------------------------------------------------------
   # Loose index scan over (product_category, activity_date): one index probe per category
@@ -41,27 +50,47 @@ SELECT (SELECT min(session_date) FROM agg_daily_funnel WHERE session_date < :tod
        EXISTS (SELECT 1 FROM agg_daily_funnel WHERE session_date = :today::date) AS has_today",
 
   # -- Overview -----------------------------------------------------------------------------
-  overview_kpis = paste0("
-SELECT CASE WHEN session_date >= :start::date THEN 'current' ELSE 'previous' END AS period,
-       sum(sessions)::float8 AS sessions,
-       sum(purchase_sessions)::float8 AS purchase_sessions,
-       sum(bounced_sessions)::float8 AS bounced_sessions,
-       sum(engaged_sessions)::float8 AS engaged_sessions,
-       sum(revenue)::float8 AS revenue
-FROM agg_daily_funnel
-WHERE session_date BETWEEN :prev_start::date AND :end::date
-  AND ", .f_all, "
+  # When the range reaches today, today holds sessions only up to the last ETL run. The previous
+  # period's last day is then counted up to the same time of day (the latest session start
+  # today), like for like, instead of a whole day against part of one: its day row is swapped
+  # for that day's sessions up to the cut. previous_cut_at is that cut (NULL: whole days).
+  overview_kpis = paste0(.overview_cut, "
+SELECT period, sum(sessions)::float8 AS sessions, sum(purchase_sessions)::float8 AS purchase_sessions,
+       sum(bounced_sessions)::float8 AS bounced_sessions, sum(engaged_sessions)::float8 AS engaged_sessions,
+       sum(revenue)::float8 AS revenue, (SELECT at FROM cut) AS previous_cut_at
+FROM (
+  SELECT CASE WHEN session_date >= :start::date THEN 'current' ELSE 'previous' END AS period,
+         sessions, purchase_sessions, bounced_sessions, engaged_sessions, revenue
+  FROM agg_daily_funnel
+  WHERE session_date BETWEEN :prev_start::date AND :end::date
+    AND NOT (session_date = :prev_end::date AND (SELECT at FROM cut) IS NOT NULL)
+    AND ", .f_all, "
+  UNION ALL
+  SELECT 'previous', 1, reached_purchase::int, is_bounce::int, is_engaged::int, revenue
+  FROM clickstream_sessions
+  WHERE session_date = :prev_end::date AND session_start <= (SELECT at FROM cut)
+    AND ", .f_all, "
+) d
 GROUP BY 1"),
 
   # Distinct visitors do not add up across rows: each row carries a HyperLogLog sketch of its
   # visitors (sql/dw/history/0014), and the union of the period's sketches is counted (exact for small
-  # sets, about 0.8 % error for large ones).
-  overview_users = paste0("
-SELECT CASE WHEN session_date >= :start::date THEN 'current' ELSE 'previous' END AS period,
-       round(hll_cardinality(hll_union_agg(visitors)))::float8 AS users
-FROM agg_daily_funnel
-WHERE session_date BETWEEN :prev_start::date AND :end::date
-  AND ", .f_all, "
+  # sets, about 0.8 % error for large ones). A cut day's sketch is built from its sessions with
+  # the funnel model's parameters, so that it unions with the stored ones.
+  overview_users = paste0(.overview_cut, "
+SELECT period, round(hll_cardinality(hll_union_agg(visitors)))::float8 AS users
+FROM (
+  SELECT CASE WHEN session_date >= :start::date THEN 'current' ELSE 'previous' END AS period, visitors
+  FROM agg_daily_funnel
+  WHERE session_date BETWEEN :prev_start::date AND :end::date
+    AND NOT (session_date = :prev_end::date AND (SELECT at FROM cut) IS NOT NULL)
+    AND ", .f_all, "
+  UNION ALL
+  SELECT 'previous', hll_add_agg(hll_hash_text(person_key), 14, 5, -1, 1)
+  FROM clickstream_sessions
+  WHERE session_date = :prev_end::date AND session_start <= (SELECT at FROM cut)
+    AND ", .f_all, "
+) d
 GROUP BY 1"),
 
   overview_trend_day = paste0("

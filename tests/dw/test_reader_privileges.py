@@ -28,7 +28,8 @@ SHINY_R = REPO / "shiny" / "R"
 # A value for every parameter name the statements use, as text the statement casts. A new
 # parameter fails the test until it gets one here.
 PARAMETERS = {
-    "start": "2026-01-12", "end": "2026-01-18", "prev_start": "2026-01-05", "login_state": "{}",
+    "start": "2026-01-12", "end": "2026-01-18", "prev_start": "2026-01-05", "prev_end": "2026-01-11",
+    "login_state": "{}",
     "device_type": "{}", "channel": "{}", "product_category": "{}", "page": "{}", "include_bots": "false",
     "breakdown": "channel", "limit": "10", "max_offset": "8", "grain": "day", "today": "2026-01-19",
     "until": "2026-01-19T00:00:00Z",

@@ -7,7 +7,7 @@ test_that("placeholders become positional parameters, casts stay", {
 })
 
 test_that("every stored query compiles and takes only known parameters", {
-  known <- c("start", "end", "prev_start", "login_state", "device_type", "channel", "product_category",
+  known <- c("start", "end", "prev_start", "prev_end", "login_state", "device_type", "channel", "product_category",
              "include_bots", "breakdown", "limit", "max_offset", "grain", "page", "today", "until")
   for (name in names(QUERIES)) {
     q <- compiled_query(name)
@@ -416,4 +416,13 @@ test_that("tables flag low-count rates and show no raw column names", {
   json <- paste(as.character(htmlwidgets:::toJSON(dt$x)), collapse = "")
   expect_match(json, "low-n", fixed = TRUE)
   expect_match(json, "n >= 30", fixed = TRUE)
+})
+
+test_that("the previous period's label says where its last day is cut", {
+  expect_equal(previous_label(NULL), "previous")
+  expect_equal(previous_label(as.POSIXct("2026-03-01 09:05:00", tz = "UTC")), "previous, to 09:05 UTC on 01 Mar")
+  expect_null(previous_cut_at(data.frame()))
+  expect_null(previous_cut_at(data.frame(period = "current", previous_cut_at = as.POSIXct(NA))))
+  p <- overview_kpi_params(list(start = as.Date("2026-03-02"), end = as.Date("2026-03-08")), as.Date("2026-03-08"))
+  expect_equal(c(p$prev_start, p$prev_end, p$today), as.Date(c("2026-02-23", "2026-03-01", "2026-03-08")))
 })

@@ -60,8 +60,10 @@ test_that("the prewarmed default view needs no further queries", {
   filters <- reactiveVal(f)
   for (srv in list(overview_server, funnel_server, revenue_server, checkout_server, products_server, journeys_server,
                    clicks_server, retention_server, trends_server)) {
-    testServer(srv, args = list(dw = dw, filters = filters, today = function() f$end)[
-      c("dw", "filters", if (identical(srv, retention_server)) "today")], session$flushReact())
+    testServer(srv, args = list(dw = dw, filters = filters, today = function() f$end,
+                                now = function() as.POSIXct(paste(f$end, "12:00"), tz = "UTC"))[
+      c("dw", "filters", if (identical(srv, retention_server)) "today", if (identical(srv, overview_server)) "now")],
+      session$flushReact())
   }
   expect_equal(dw$db_calls, calls)
   # Another filter is a new query.
@@ -166,6 +168,49 @@ test_that("overview: the current day or hour is drawn as partial, not as a drop"
     expect_equal(nrow(trend()), 6 * 24 + 13)
     expect_equal(which(trend()$partial), 6 * 24 + 13)
     expect_match(plot_json(output$trend_purchases), "this hour: partial", fixed = TRUE)
+  })
+})
+
+test_that("overview: a range through today compares with the previous period up to the same time of day", {
+  # 2026-01-07 .. 2026-01-12, on 2026-01-12 at 11:00: today's latest session starts at 10:40 (s2),
+  # so the previous period (2026-01-01 .. 2026-01-06) counts its last day up to 10:40, which
+  # leaves out s6 (12:00, 80.00). A whole day would compare 3 sessions with 1.
+  filters <- reactiveVal(test_filters(start = "2026-01-07", end = "2026-01-12"))
+  now <- function() as.POSIXct("2026-01-12 11:00:00", tz = "UTC")
+  testServer(overview_server, args = list(dw = dw, filters = filters, now = now), {
+    k <- kpis()
+    get <- function(m, col = "current") k[[col]][k$metric == m]
+    expect_equal(get("sessions"), 3)
+    expect_equal(get("sessions", "previous"), 0)
+    expect_equal(get("users", "previous"), 0)
+    expect_equal(get("revenue", "previous"), 0)
+    expect_equal(attr(k, "previous_cut_at"), as.POSIXct("2026-01-06 10:40:00", tz = "UTC"))
+    expect_match(as.character(output$kpi_sessions_detail$html), "previous, to 10:40 UTC on 06 Jan: 0", fixed = TRUE)
+  })
+  # Seen on a later day, the range is complete: whole days on both sides.
+  later <- function() as.POSIXct("2026-01-20 11:00:00", tz = "UTC")
+  testServer(overview_server, args = list(dw = dw, filters = filters, now = later), {
+    k <- kpis()
+    expect_equal(k$previous[k$metric == "sessions"], 1)
+    expect_equal(k$previous[k$metric == "users"], 1)
+    expect_equal(k$previous[k$metric == "revenue"], 80)
+    expect_null(attr(k, "previous_cut_at"))
+    expect_match(as.character(output$kpi_sessions_detail$html), "previous: 1", fixed = TRUE)
+  })
+  # A cut that keeps sessions counts them from the sessions table, visitors' sketch included:
+  # on 2026-01-13 at 20:00 today runs to 18:00 (s3), and 2026-01-12 up to 18:00 keeps s1 and s2.
+  filters(test_filters(start = "2026-01-13", end = "2026-01-13"))
+  at_13 <- function() as.POSIXct("2026-01-13 20:00:00", tz = "UTC")
+  testServer(overview_server, args = list(dw = dw, filters = filters, now = at_13), {
+    k <- kpis()
+    get <- function(m, col = "previous") k[[col]][k$metric == m]
+    expect_equal(attr(k, "previous_cut_at"), as.POSIXct("2026-01-12 18:00:00", tz = "UTC"))
+    expect_equal(get("sessions"), 2)
+    expect_equal(get("users"), 2)
+    expect_equal(get("revenue"), 120)
+    expect_equal(get("conversion_rate"), 0.5)
+    expect_equal(get("bounce_rate"), 0.5)
+    expect_equal(get("sessions", "current"), 1)
   })
 })
 
