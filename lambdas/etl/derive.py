@@ -288,6 +288,11 @@ INSERT INTO agg_daily_element_clicks SELECT * FROM dw_element_click_rows(CAST(:d
 DELETE FROM agg_daily_element_clicks_rollup WHERE activity_date = ANY (CAST(:days AS date[]));
 INSERT INTO agg_daily_element_clicks_rollup SELECT * FROM dw_element_click_rollup_rows(CAST(:days AS date[]))
 """
+# A partial index holds the purchases too.
+_PURCHASE_CURRENCIES = """
+DELETE FROM agg_daily_purchase_currencies WHERE activity_date = ANY (CAST(:days AS date[]));
+INSERT INTO agg_daily_purchase_currencies SELECT * FROM dw_purchase_currency_rows(CAST(:days AS date[]))
+"""
 
 _CLEAR_WORK = "DELETE FROM etl_work_sessions"
 # All of it: the sessions step, the only writer, has committed before the visitors step starts.
@@ -421,8 +426,8 @@ def derive_attribution(connection: Any, lookback_days: int = DEFAULT_ATTRIBUTION
 
 
 def derive_activity(connection: Any, result: DeriveResult) -> None:
-    """Hourly activity, daily product engagement and element clicks of the pending hours, in
-    one transaction."""
+    """Hourly activity, daily product engagement, element clicks and purchase currencies of the
+    pending hours, in one transaction."""
     with _transaction(connection):
         _run_statements(connection, _ACTIVITY_SETUP)
         hours, days = connection.run(_ACTIVITY_KEYS)[0]
@@ -431,6 +436,7 @@ def derive_activity(connection: Any, result: DeriveResult) -> None:
             _run_statements(connection, _HOURLY, hours=hours)
             _run_statements(connection, _PRODUCTS, days=days)
             _run_statements(connection, _ELEMENT_CLICKS, days=days)
+            _run_statements(connection, _PURCHASE_CURRENCIES, days=days)
             connection.run(_CLEAR_HOURS)
 
 

@@ -80,6 +80,7 @@ SNAPSHOT_QUERIES = {
               " FROM agg_daily_funnel ORDER BY 1, 2, 3, 4, 5, 6",
     "clicks": "SELECT * FROM agg_daily_element_clicks ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9",
     "clicks_rollup": "SELECT * FROM agg_daily_element_clicks_rollup ORDER BY 1, 2, 3, 4, 5, 6",
+    "purchase_currencies": "SELECT * FROM agg_daily_purchase_currencies ORDER BY 1, 2, 3",
     "entry_exit": "SELECT * FROM agg_daily_entry_exit_pages ORDER BY 1, 2, 3, 4, 5, 6, 7, 8",
     "retention": "SELECT cohort_week, week_offset, channel, device_type, is_bot, cohort_size, active_visitors"
                  " FROM agg_weekly_retention ORDER BY 1, 2, 3, 4, 5",
