@@ -210,3 +210,19 @@ checkout_segment_table <- function(rows, tracked = stats::setNames(rep(TRUE, 4),
   rownames(out) <- NULL
   out
 }
+
+# A warning when the range's purchases were sent in currencies other than the store's: their
+# amounts are in the sums as sent, unconverted. NULL when there is nothing to warn about
+# (amounts sent without a currency are the store's).
+currency_mix_note <- function(rows, store_currency = "EUR") {
+  if (is.null(rows) || !nrow(rows)) return(NULL)
+  other <- rows[!rows$currency %in% c(store_currency, "(none)"), , drop = FALSE]
+  if (!nrow(other)) return(NULL)
+  other <- other[order(-other$purchases, other$currency), , drop = FALSE]
+  each <- sprintf("%s in %s (%s)", format_count(other$purchases), other$currency,
+                  format_money(other$revenue, other$currency))
+  sprintf(paste("%s of %s purchases in these days were sent in a currency other than %s: %s.",
+                "Their amounts are summed as sent, without conversion, in every revenue figure here."),
+          format_count(sum(other$purchases)), format_count(sum(rows$purchases)), store_currency,
+          paste(each, collapse = ", "))
+}

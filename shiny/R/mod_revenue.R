@@ -50,6 +50,7 @@ revenue_ui <- function(id) {
   chart <- function(output_id, title) chart_card(title, plotly::plotlyOutput(ns(output_id), height = "260px"))
   tagList(
     p(class = "small text-muted mb-2", REVENUE_NOTE),
+    uiOutput(ns("currency_note")),
     do.call(bslib::layout_column_wrap, c(list(width = 1 / 5, fill = FALSE, class = "mb-3"), boxes)),
     bslib::layout_column_wrap(
       width = 1 / 2, fill = FALSE,
@@ -81,6 +82,11 @@ revenue_server <- function(id, dw, filters) {
     currency <- dw$settings$store_currency %||% "EUR"
     lookback <- dw$settings$attribution_lookback_days %||% 30L
     params <- reactive(filter_params(filters()))
+    currency_rows <- reactive(dw_query_safe(dw, "revenue_currencies", params()))
+    output$currency_note <- renderUI({
+      note <- currency_mix_note(currency_rows(), currency)
+      if (!is.null(note)) div(class = "alert alert-warning py-2 small currency-note", role = "status", note)
+    })
     daily_rows <- reactive(dw_query_safe(dw, "revenue_daily", params()))
     daily <- reactive({
       f <- filters()

@@ -32,6 +32,7 @@ default_view_queries <- function(f = default_filters(), today = utc_today(), now
     list("overview_users", overview_kpi_params(f, today)),
     list(if (grain == "hour") "overview_trend_hour" else "overview_trend_day", p),
     list("funnel_by_segment", filter_params(f, breakdown = "channel")),
+    list("revenue_currencies", p),
     list("revenue_daily", p),
     list("revenue_by_channel", p),
     list("attribution_credit", p),

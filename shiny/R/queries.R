@@ -347,6 +347,16 @@ FROM health_skipped_objects
 ORDER BY failed_at DESC, object_key
 LIMIT :limit::int",
 
+  # Purchases and their amounts by the currency they were sent in, over the range: the
+  # warehouse converts none, so the Revenue tab says when amounts in other currencies are mixed
+  # into its sums. Only the bot filter applies (the table has no other dimension).
+  revenue_currencies = "
+SELECT currency, sum(purchases)::float8 AS purchases, sum(revenue)::float8 AS revenue
+FROM agg_daily_purchase_currencies
+WHERE activity_date BETWEEN :start::date AND :end::date
+  AND (:include_bots::boolean OR NOT is_bot)
+GROUP BY 1 ORDER BY 2 DESC, 1",
+
   # -- Revenue ------------------------------------------------------------------------------
   # agg_daily_attribution has no product category, so the Revenue tab ignores that filter
   # everywhere (its figures then agree with each other). Orders are the last-touch model's:

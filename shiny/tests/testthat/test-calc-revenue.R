@@ -136,3 +136,15 @@ test_that("sessions without UTM fields are the rest of the period's sessions", {
   expect_equal(revenue_with_untagged(rows[0, ], 2)$sessions, 2)
   expect_equal(nrow(revenue_with_untagged(rows[0, ], 0)), 0)
 })
+
+test_that("purchases in other currencies than the store's are named, with their unconverted amounts", {
+  rows <- data.frame(currency = c("EUR", "USD", "(none)", "GBP"), purchases = c(40, 2, 3, 1),
+                     revenue = c(4000, 42.5, 0, 10))
+  expect_equal(currency_mix_note(rows, "EUR"), paste(
+    "3 of 46 purchases in these days were sent in a currency other than EUR: 2 in USD (USD 42.50), 1 in GBP (GBP 10.00).",
+    "Their amounts are summed as sent, without conversion, in every revenue figure here."))
+  # The store's own currency, and amounts sent without one (the store's), need no warning.
+  expect_null(currency_mix_note(rows[c(1, 3), ], "EUR"))
+  expect_null(currency_mix_note(data.frame(currency = character(0), purchases = numeric(0), revenue = numeric(0))))
+  expect_match(currency_mix_note(rows, "USD"), "^41 of 46 purchases .* other than USD: 40 in EUR \\(EUR 4,000.00\\)")
+})

@@ -206,3 +206,35 @@ test_that("the store's currency labels amounts", {
     expect_equal(output$kpi_revenue_value, "USD 120.00")
   })
 })
+
+test_that("revenue: purchases sent in another currency are named above the sums", {
+  filters <- reactiveVal(test_filters())
+  owner <- dw$admin()
+  on.exit({
+    DBI::dbGetQuery(owner, "DELETE FROM agg_daily_purchase_currencies WHERE currency = 'USD'")
+    DBI::dbDisconnect(owner)
+    dw_cache_clear(dw)
+  })
+  testServer(revenue_server, args = list(dw = dw, filters = filters), {
+    session$flushReact()
+    expect_null(output$currency_note)
+  })
+  DBI::dbGetQuery(owner, "INSERT INTO agg_daily_purchase_currencies VALUES ('2026-01-13', 'USD', false, 2, 42.5),
+    ('2026-01-14', 'USD', true, 1, 9)")
+  dw_cache_clear(dw)
+  testServer(revenue_server, args = list(dw = dw, filters = filters), {
+    session$flushReact()
+    expect_match(html(output$currency_note), paste(
+      "2 of 3 purchases in these days were sent in a currency other than EUR: 2 in USD (USD 42.50).",
+      "Their amounts are summed as sent"), fixed = TRUE)
+    expect_match(html(output$currency_note), 'role="status"', fixed = TRUE)
+    # Bots included: the bot's purchase too.
+    filters(test_filters(include_bots = TRUE))
+    session$flushReact()
+    expect_match(html(output$currency_note), "3 of 4 purchases", fixed = TRUE)
+    # Days without them: no note.
+    filters(test_filters(start = "2026-01-06", end = "2026-01-07"))
+    session$flushReact()
+    expect_null(output$currency_note)
+  })
+})
