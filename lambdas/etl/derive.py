@@ -10,9 +10,10 @@ interrupted derive is simply finished by the next run:
 - sessions (``etl_pending_groups``): sessions; hands the sessions it removed and inserted on
   to ``etl_pending_visitor_sessions``, and the days whose sessions changed on to
   ``etl_pending_session_days``;
-- visitors (``etl_pending_visitor_sessions``): visitors, first-visit flags and retention;
-  hands the days whose conversions those sessions can touch on to
-  ``etl_pending_attribution_days``;
+- visitors (``etl_pending_visitor_sessions``): visitors, first-visit flags, new customers and
+  retention; hands the days whose conversions those sessions can touch on to
+  ``etl_pending_attribution_days``, and the days whose first-visit flags changed on to
+  ``etl_pending_session_days``;
 - attribution (``etl_pending_attribution_days``): revenue credited to touchpoints;
 - activity (``etl_pending_hours``): hourly activity and daily product engagement, from events
   alone;
@@ -57,9 +58,9 @@ _SESSION_ROWS = ("INSERT INTO etl_work_sessions"
 
 _SESSION_CHANGES_SETUP = """
 CREATE TEMP TABLE d_old_sessions ON COMMIT DROP AS
-  SELECT session_key, session_date, person_key, derive_signature FROM clickstream_sessions WHERE false;
+  SELECT session_key, session_date, person_key, derive_signature, is_first_visit FROM clickstream_sessions WHERE false;
 CREATE TEMP TABLE d_new_sessions ON COMMIT DROP AS
-  SELECT session_key, session_date, person_key, derive_signature FROM clickstream_sessions WHERE false;
+  SELECT session_key, session_date, person_key, derive_signature, is_first_visit FROM clickstream_sessions WHERE false;
 """
 
 # A statement of its own: deleting and re-inserting the same key in sibling CTEs of one
@@ -67,7 +68,7 @@ CREATE TEMP TABLE d_new_sessions ON COMMIT DROP AS
 _DELETE_SESSIONS = """
 WITH old AS (
   DELETE FROM clickstream_sessions s USING d_groups g WHERE s.session_group = g.session_group
-  RETURNING s.session_key, s.session_date, s.person_key, s.derive_signature
+  RETURNING s.session_key, s.session_date, s.person_key, s.derive_signature, s.is_first_visit
 )
 INSERT INTO d_old_sessions SELECT * FROM old
 """
@@ -75,9 +76,17 @@ INSERT INTO d_old_sessions SELECT * FROM old
 _REPLACE_SESSIONS = """
 WITH new AS (
   INSERT INTO clickstream_sessions SELECT * FROM dw_session_rows(CAST(:run_id AS bigint), CAST(:stages AS text[]))
-  RETURNING session_key, session_date, person_key, derive_signature
+  RETURNING session_key, session_date, person_key, derive_signature, is_first_visit
 )
 INSERT INTO d_new_sessions SELECT * FROM new
+"""
+
+# A session derived again keeps its first-visit flag until the visitors step sets it: the
+# funnel counted it with that flag, and the visitors step hands on the days whose flags it
+# changes.
+_KEEP_FIRST_VISITS = """
+UPDATE clickstream_sessions s SET is_first_visit = true
+FROM d_old_sessions o WHERE o.is_first_visit AND s.session_key = o.session_key
 """
 
 _HAND_TO_VISITORS = """
@@ -104,9 +113,16 @@ CREATE TEMP TABLE d_old_visitors ON COMMIT DROP AS
 -- visitor): their row is updated from the new sessions alone, which gives what
 -- dw_visitor_rows would, and no session of theirs changes its first-visit flag. Everyone
 -- else is recomputed from all of their sessions.
+-- The days of their first purchase before this step, for the new-customer rows.
+CREATE TEMP TABLE d_customer_days ON COMMIT DROP AS
+  SELECT DISTINCT (v.first_purchase_at AT TIME ZONE 'UTC')::date AS day
+  FROM clickstream_visitors v JOIN d_persons USING (person_key) WHERE v.first_purchase_at IS NOT NULL;
 CREATE TEMP TABLE d_added ON COMMIT DROP AS
   SELECT n.person_key, min(s.session_start) AS first_start, max(s.session_end) AS last_end,
-         count(*) AS sessions
+         count(*) AS sessions, sum(s.purchases) AS orders, count(*) FILTER (WHERE s.purchases > 0) AS purchase_sessions,
+         sum(s.revenue) AS revenue,
+         min(dw_session_first_purchase_at(s.session_group, s.session_start, s.session_end))
+           FILTER (WHERE s.purchases > 0) AS first_purchase_at
   FROM d_new_sessions n JOIN clickstream_sessions s USING (session_key)
   GROUP BY n.person_key;
 DELETE FROM d_added a
@@ -119,7 +135,9 @@ CREATE TEMP TABLE d_recompute ON COMMIT DROP AS
 -- sessions instead of looking up the touched persons' sessions by index.
 ANALYZE d_persons, d_added, d_recompute, d_old_sessions, d_new_sessions;
 UPDATE clickstream_visitors v
-SET last_seen_at = greatest(v.last_seen_at, a.last_end), sessions = v.sessions + a.sessions, etl_run_id = :run_id
+SET last_seen_at = greatest(v.last_seen_at, a.last_end), sessions = v.sessions + a.sessions, etl_run_id = :run_id,
+    first_purchase_at = least(v.first_purchase_at, a.first_purchase_at), orders = v.orders + a.orders,
+    purchase_sessions = v.purchase_sessions + a.purchase_sessions, revenue = v.revenue + a.revenue
 FROM d_added a WHERE v.person_key = a.person_key;
 DELETE FROM clickstream_visitors v USING d_recompute p WHERE v.person_key = p.person_key
 """
@@ -129,11 +147,27 @@ INSERT INTO clickstream_visitors SELECT * FROM dw_visitor_rows(CAST(:persons AS 
 CREATE TEMP TABLE d_new_visitors ON COMMIT DROP AS
   SELECT v.person_key, v.cohort_week, v.first_channel, v.first_device_type, v.is_bot
   FROM clickstream_visitors v JOIN d_persons USING (person_key);
-UPDATE clickstream_sessions s SET is_first_visit = (s.session_key = f.first_key)
-FROM (SELECT DISTINCT ON (x.person_key) x.person_key, x.session_key AS first_key
-      FROM clickstream_sessions x JOIN d_recompute USING (person_key)
-      ORDER BY x.person_key, x.session_start, x.session_key) f
-WHERE s.person_key = f.person_key AND s.is_first_visit IS DISTINCT FROM (s.session_key = f.first_key)
+-- The funnel counts first visits: the days of sessions whose flag changed are its to recompute
+-- (the days step runs after this one).
+WITH flipped AS (
+  UPDATE clickstream_sessions s SET is_first_visit = (s.session_key = f.first_key)
+  FROM (SELECT DISTINCT ON (x.person_key) x.person_key, x.session_key AS first_key
+        FROM clickstream_sessions x JOIN d_recompute USING (person_key)
+        ORDER BY x.person_key, x.session_start, x.session_key) f
+  WHERE s.person_key = f.person_key AND s.is_first_visit IS DISTINCT FROM (s.session_key = f.first_key)
+  RETURNING s.session_date
+)
+INSERT INTO etl_pending_session_days SELECT DISTINCT session_date FROM flipped ON CONFLICT DO NOTHING;
+INSERT INTO d_customer_days
+SELECT DISTINCT (v.first_purchase_at AT TIME ZONE 'UTC')::date
+FROM clickstream_visitors v JOIN d_persons USING (person_key) WHERE v.first_purchase_at IS NOT NULL
+EXCEPT SELECT day FROM d_customer_days
+"""
+# The new-customer rows of the days on which a touched visitor's first purchase was, or is now.
+_CUSTOMER_DAYS = "SELECT array_agg(day) FROM d_customer_days"
+_CUSTOMERS = """
+DELETE FROM agg_daily_new_customers WHERE first_purchase_date = ANY (CAST(:days AS date[]));
+INSERT INTO agg_daily_new_customers SELECT * FROM dw_new_customer_rows(CAST(:days AS date[]))
 """
 
 # Retention cells (cohort week x activity week) that can have changed: returning visitors
@@ -341,7 +375,8 @@ def derive(connection: Any, run_id: int, fault: Any = None,
                 derive_transition_days(connection)
                 derive_activity(connection, result)
             else:
-                # These read the sessions just committed, and none reads what another writes.
+                # These read the sessions just committed; one thread runs them in this order, so
+                # the days step reads the first-visit flags and pending days the visitors step left.
                 visitors = pool.submit(derive_visitors, second, run_id, attribution_lookback_days)
                 attribution = pool.submit(derive_attribution, second, attribution_lookback_days)
                 days = pool.submit(derive_days, second)
@@ -371,6 +406,7 @@ def derive_sessions(connection: Any, run_id: int, result: DeriveResult, fault: A
         connection.run(_SESSION_CHANGES_SETUP)
         connection.run(_DELETE_SESSIONS)
         connection.run(_REPLACE_SESSIONS, run_id=run_id, stages=contract.funnel_stages())
+        connection.run(_KEEP_FIRST_VISITS)
         connection.run(_CLEAR_WORK)
         result.sessions_touched = connection.run(
             "SELECT count(*) FROM (SELECT session_key FROM d_old_sessions"
@@ -398,8 +434,9 @@ def _session_rows(connection: Any, part: int, parts: int) -> None:
 
 def derive_visitors(connection: Any, run_id: int,
                     attribution_lookback_days: int = DEFAULT_ATTRIBUTION_LOOKBACK_DAYS) -> None:
-    """Visitors, first-visit flags and retention of the sessions the sessions step changed, in
-    one transaction; hands the days whose conversions these sessions touch to attribution."""
+    """Visitors, first-visit flags, new customers and retention of the sessions the sessions
+    step changed, in one transaction; hands the days whose conversions these sessions touch to
+    attribution, and the days whose first-visit flags changed to the days step."""
     with _transaction(connection):
         connection.run(_VISITOR_SESSIONS_SETUP)
         if not connection.run("SELECT EXISTS (SELECT FROM d_old_sessions)"
@@ -408,6 +445,9 @@ def derive_visitors(connection: Any, run_id: int,
         _run_statements(connection, _VISITORS_SETUP, run_id=run_id)
         persons = [row[0] for row in connection.run(_RECOMPUTED_PERSONS)]
         _run_statements(connection, _VISITORS, persons=persons, run_id=run_id)
+        customer_days = connection.run(_CUSTOMER_DAYS)[0][0]
+        if customer_days:
+            _run_statements(connection, _CUSTOMERS, days=customer_days)
         _run_statements(connection, _RETENTION_CELLS)
         cohort_weeks, activity_weeks = connection.run(_RETENTION_WEEKS)[0]
         if cohort_weeks:

@@ -68,7 +68,8 @@ SNAPSHOT_QUERIES = {
     "identity": "SELECT client_id, user_id, first_login_at, first_login_event_id, last_seen_at"
                 " FROM clickstream_identity_map ORDER BY client_id",
     "visitors": "SELECT person_key, first_seen_at, last_seen_at, cohort_week, first_channel, first_device_type,"
-                " is_bot, sessions FROM clickstream_visitors ORDER BY person_key",
+                " is_bot, sessions, first_purchase_at, orders, purchase_sessions, revenue FROM clickstream_visitors"
+                " ORDER BY person_key",
     "hourly": "SELECT * FROM agg_hourly_activity ORDER BY 1, 2, 3, 4, 5, 6",
     "products": "SELECT activity_date, product_id, product_category, product_brand, device_type, channel,"
                 " login_state, is_bot, product_name, views, add_to_carts, checkouts, purchases,"
@@ -76,8 +77,8 @@ SNAPSHOT_QUERIES = {
     "funnel": "SELECT session_date, channel, device_type, login_state, product_category, is_bot, sessions,"
               " view_item_sessions, add_to_cart_sessions, begin_checkout_sessions, purchase_sessions,"
               " engaged_sessions, bounced_sessions, revenue, hll_cardinality(visitors), cart_sessions,"
-              " abandoned_cart_sessions, shipping_sessions, payment_sessions, cart_removals, abandoned_cart_value"
-              " FROM agg_daily_funnel ORDER BY 1, 2, 3, 4, 5, 6",
+              " abandoned_cart_sessions, shipping_sessions, payment_sessions, cart_removals, abandoned_cart_value,"
+              " new_sessions, new_purchase_sessions, new_revenue FROM agg_daily_funnel ORDER BY 1, 2, 3, 4, 5, 6",
     "clicks": "SELECT * FROM agg_daily_element_clicks ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9",
     "clicks_rollup": "SELECT * FROM agg_daily_element_clicks_rollup ORDER BY 1, 2, 3, 4, 5, 6",
     "purchase_currencies": "SELECT * FROM agg_daily_purchase_currencies ORDER BY 1, 2, 3",
@@ -91,6 +92,7 @@ SNAPSHOT_QUERIES = {
                                 " is_bot HAVING count(*) > 1) repeats",
     "transitions_rollup": "SELECT * FROM agg_daily_page_transitions_rollup ORDER BY 1, 2, 3, 4",
     "attribution": "SELECT * FROM agg_daily_attribution ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9",
+    "new_customers": "SELECT * FROM agg_daily_new_customers ORDER BY 1, 2, 3, 4, 5",
     "rejected": "SELECT object_key, line_no, reason_code FROM etl_rejected_events ORDER BY 1, 2",
     "pending": "SELECT (SELECT count(*) FROM etl_pending_groups) + (SELECT count(*) FROM etl_pending_hours)"
                " + (SELECT count(*) FROM etl_pending_session_days) + (SELECT count(*) FROM etl_pending_transition_days)"
