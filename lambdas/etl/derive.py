@@ -17,7 +17,7 @@ interrupted derive is simply finished by the next run:
 - attribution (``etl_pending_attribution_days``): revenue credited to touchpoints;
 - activity (``etl_pending_hours``): hourly activity and daily product engagement, from events
   alone;
-- days (``etl_pending_session_days``): funnel, landing and exit pages;
+- days (``etl_pending_session_days``): funnel, landing and exit pages, site search;
 - transitions (``etl_pending_transition_days``): page transitions and their rollup;
 
 the last two from the days' sessions alone.
@@ -272,6 +272,13 @@ _ENTRY_EXIT = """
 DELETE FROM agg_daily_entry_exit_pages WHERE session_date = ANY (CAST(:days AS date[]));
 INSERT INTO agg_daily_entry_exit_pages SELECT * FROM dw_entry_exit_page_rows(CAST(:days AS date[]))
 """
+# Searches and what followed them, from the days' sessions and their search events.
+_SEARCH = """
+DELETE FROM agg_daily_search WHERE session_date = ANY (CAST(:days AS date[]));
+INSERT INTO agg_daily_search SELECT * FROM dw_search_rows(CAST(:days AS date[]));
+DELETE FROM agg_daily_search_terms WHERE session_date = ANY (CAST(:days AS date[]));
+INSERT INTO agg_daily_search_terms SELECT * FROM dw_search_term_rows(CAST(:days AS date[]))
+"""
 _TRANSITIONS = """
 DELETE FROM agg_page_transitions WHERE session_date = ANY (CAST(:days AS date[]));
 INSERT INTO agg_page_transitions SELECT * FROM dw_page_transition_rows(CAST(:days AS date[]));
@@ -488,8 +495,8 @@ def pending_days(connection: Any, pending: str) -> list[Any]:
 
 
 def derive_days(connection: Any) -> None:
-    """Funnel and landing and exit pages of the pending days, in one transaction."""
-    _derive_pending_days(connection, SESSION_DAYS, (_FUNNEL, _ENTRY_EXIT))
+    """Funnel, landing and exit pages and searches of the pending days, in one transaction."""
+    _derive_pending_days(connection, SESSION_DAYS, (_FUNNEL, _ENTRY_EXIT, _SEARCH))
 
 
 def derive_transition_days(connection: Any) -> None:

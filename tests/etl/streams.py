@@ -19,6 +19,10 @@ WINDOW = RunRequest(trigger="manual", since=START - timedelta(days=1), until=STA
 PATHS = {"page_view": "/", "product_view": "/p/{sku}", "add_to_cart_click": "/p/{sku}", "cart_view": "/cart",
          "checkout_start": "/checkout", "checkout_complete": "/checkout/done", "login_success": "/login",
          "remove_from_cart_click": "/cart", "click": "/p/{sku}", "home_view": "/"}
+# Searches, for the property tests only (the seeded streams stay as they were): terms that
+# differ only in case and white space, and one without a term.
+SEARCH_PATHS = {**PATHS, "search": "/search"}
+TERMS = ("Red shoes", "  red   SHOES", "boots", "")
 # Trackers the clients use: the contract itself (records written before dialects, or naming
 # it) and the SBW storefront's, whose checkout carries its total in element.dataset.
 DIALECTS = (None, "clickstream", "sbw_nextjs")
@@ -64,7 +68,7 @@ class _Seeded:
 
 @st.composite
 def event_streams(draw, max_events: int = 40) -> list[Delivery]:
-    return build_stream(_Hypothesis(draw), max_events)
+    return build_stream(_Hypothesis(draw), max_events, searches=True)
 
 
 def seeded_stream(seed: int, clients: int = 4, max_events: int = 60) -> list[Delivery]:
@@ -72,7 +76,8 @@ def seeded_stream(seed: int, clients: int = 4, max_events: int = 60) -> list[Del
     return build_stream(_Seeded(seed), max_events, clients)
 
 
-def build_stream(pick, max_events: int, clients: int | None = None) -> list[Delivery]:
+def build_stream(pick, max_events: int, clients: int | None = None, searches: bool = False) -> list[Delivery]:
+    paths = SEARCH_PATHS if searches else PATHS
     clients = clients or pick.integers(1, 4)
     deliveries = []
     for c in range(clients):
@@ -85,12 +90,12 @@ def build_stream(pick, max_events: int, clients: int | None = None) -> list[Deli
         for _ in range(pick.integers(1, max_events // clients)):
             # gaps either side of the 30-minute inactivity cut, now and then a day or more
             at += timedelta(seconds=pick.sampled_from((5, 60, 600, 1790, 1810, 3600, 90000)))
-            name = pick.sampled_from(sorted(PATHS))
+            name = pick.sampled_from(sorted(paths))
             sku = pick.sampled_from(SKUS)
             if name == "login_success":
                 user = f"u{c}"
             event = {"eventName": name, "eventId": str(uuid.UUID(int=pick.integers(1, 2**64))),
-                     "clientId": f"c{c}", "pageUrl": "https://shop.example.com" + PATHS[name].format(sku=sku),
+                     "clientId": f"c{c}", "pageUrl": "https://shop.example.com" + paths[name].format(sku=sku),
                      "clientTimestamp": iso(at)}
             if with_session:
                 event["sessionId"] = f"s{c}-{(at - START).days}"
@@ -102,6 +107,8 @@ def build_stream(pick, max_events: int, clients: int | None = None) -> list[Deli
                 event["product"] = {"id": sku, "name": sku.upper(), "category": f"cat-{sku[-1]}", "price": 10}
             if name == "remove_from_cart_click" and pick.booleans():
                 event["quantity"] = 1  # else the product leaves the cart
+            if name == "search" and (term := pick.sampled_from(TERMS)):
+                event["searchTerm"] = term
             if name == "click":
                 event["element"] = {"tag": "a", "text": pick.sampled_from(("Shop", "Cart", "Laptops")),
                                     "dataset": {"sku": sku}}

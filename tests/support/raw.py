@@ -93,6 +93,8 @@ SNAPSHOT_QUERIES = {
     "transitions_rollup": "SELECT * FROM agg_daily_page_transitions_rollup ORDER BY 1, 2, 3, 4",
     "attribution": "SELECT * FROM agg_daily_attribution ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9",
     "new_customers": "SELECT * FROM agg_daily_new_customers ORDER BY 1, 2, 3, 4, 5",
+    "search": "SELECT * FROM agg_daily_search ORDER BY 1, 2, 3, 4, 5",
+    "search_terms": "SELECT * FROM agg_daily_search_terms ORDER BY 1, 2, 3, 4, 5, 6",
     "rejected": "SELECT object_key, line_no, reason_code FROM etl_rejected_events ORDER BY 1, 2",
     "pending": "SELECT (SELECT count(*) FROM etl_pending_groups) + (SELECT count(*) FROM etl_pending_hours)"
                " + (SELECT count(*) FROM etl_pending_session_days) + (SELECT count(*) FROM etl_pending_transition_days)"
