@@ -22,6 +22,8 @@ TABS <- list(
   list(title = "User journeys", id = "journeys", ui = journeys_ui, server = journeys_server),
   list(title = "Clicks", id = "clicks", ui = clicks_ui, server = clicks_server),
   list(title = "Retention", id = "retention", ui = retention_ui, server = retention_server),
+  list(title = "Customers", id = "customers", ui = customers_ui, server = customers_server),
+  list(title = "Site search", id = "search", ui = search_ui, server = search_server),
   list(title = "Trends", id = "trends", ui = trends_ui, server = trends_server),
   list(title = "Data health", id = "health", ui = health_ui, server = health_server)
 )

@@ -460,7 +460,10 @@ DISPLAY_NAMES <- c(
   newest_event_at = "Newest event (UTC)", error = "Error", rejected_at = "Rejected (UTC)",
   reason_code = "Reason code", field = "Field", reason = "Reason", object_key = "Object key", line_no = "Line",
   failed_at = "Failed (UTC)", size = "Size", size_bytes = "Size (bytes)", storage_class = "Storage class",
-  attempts = "Attempts", retry_after = "Retry after (UTC)", detail = "Detail"
+  attempts = "Attempts", retry_after = "Retry after (UTC)", detail = "Detail",
+  # Customers and Site search
+  search = "Search", search_term = "Search term", new_sessions = "First visits",
+  repeat_customers = "Repeat customers", time_bucket = "Time to first purchase"
 )
 
 display_name <- function(x) {

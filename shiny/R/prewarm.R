@@ -45,7 +45,12 @@ default_view_queries <- function(f = default_filters(), today = utc_today(), now
     list("clicks_elements", filter_params(f, page = as_pg_array(character(0)), limit = CLICKS_TOP_TABLE)),
     list("retention", filter_params(f, max_offset = 12)),
     list("trends_heatmap", filter_params(f, until = heatmap_until(f$end, now))),
-    list("trends_by_type", filter_params(f, grain = grain))
+    list("trends_by_type", filter_params(f, grain = grain)),
+    list("customers_daily", p),
+    list("customers_new", p),
+    list("search_totals", p),
+    list("search_terms", filter_params(f, limit = SEARCH_TERM_LIMIT)),
+    list("search_terms_no_view", filter_params(f, limit = SEARCH_TERM_LIMIT))
   )
 }
 

@@ -450,3 +450,71 @@ WHERE session_date BETWEEN :start::date AND :end::date
   AND ", .f_all, "
 GROUP BY 1")
 )
+
+# -- Customers ------------------------------------------------------------------------------
+# New and returning visitors' sessions per day: a new visitor's session is their first visit
+# (new_sessions), the rest are returning.
+QUERIES$customers_daily <- paste0("
+SELECT session_date AS day, sum(sessions)::float8 AS sessions, sum(new_sessions)::float8 AS new_sessions,
+       sum(purchase_sessions)::float8 AS purchase_sessions,
+       sum(new_purchase_sessions)::float8 AS new_purchase_sessions,
+       sum(revenue)::float8 AS revenue, sum(new_revenue)::float8 AS new_revenue
+FROM agg_daily_funnel
+WHERE session_date BETWEEN :start::date AND :end::date
+  AND ", .f_all, "
+GROUP BY 1
+ORDER BY 1")
+
+# Visitors whose first purchase fell in the range, by time to that purchase. A visitor is
+# filtered by their first session's channel and device, and bot flag; login state and product
+# category do not apply.
+QUERIES$customers_new <- "
+SELECT time_bucket, sum(customers)::float8 AS customers, sum(repeat_customers)::float8 AS repeat_customers,
+       sum(orders)::float8 AS orders, sum(revenue)::float8 AS revenue
+FROM agg_daily_new_customers
+WHERE first_purchase_date BETWEEN :start::date AND :end::date
+  AND (cardinality(:device_type::text[]) = 0 OR first_device_type = ANY(:device_type::text[]))
+  AND (cardinality(:channel::text[]) = 0 OR first_channel = ANY(:channel::text[]))
+  AND (:include_bots::boolean OR NOT is_bot)
+GROUP BY 1
+ORDER BY 1"
+
+# -- Site search ----------------------------------------------------------------------------
+# The search aggregates have no product category: the tab ignores that filter, and takes its
+# sessions from the funnel the same way.
+QUERIES$search_totals <- paste0("
+WITH s AS (
+  SELECT sum(search_sessions)::float8 AS search_sessions, sum(searches)::float8 AS searches,
+         sum(view_sessions)::float8 AS view_sessions, sum(purchase_sessions)::float8 AS purchase_sessions
+  FROM agg_daily_search
+  WHERE session_date BETWEEN :start::date AND :end::date
+    AND ", .f_no_category, "
+), f AS (
+  SELECT sum(sessions)::float8 AS sessions, sum(purchase_sessions)::float8 AS all_purchase_sessions
+  FROM agg_daily_funnel
+  WHERE session_date BETWEEN :start::date AND :end::date
+    AND ", .f_no_category, "
+)
+SELECT * FROM s, f")
+
+# The most searched terms, and the terms most often not followed by a product view.
+QUERIES$search_terms <- paste0("
+SELECT search_term, sum(searches)::float8 AS searches, sum(sessions)::float8 AS sessions,
+       sum(view_sessions)::float8 AS view_sessions, sum(purchase_sessions)::float8 AS purchase_sessions
+FROM agg_daily_search_terms
+WHERE session_date BETWEEN :start::date AND :end::date
+  AND ", .f_no_category, "
+GROUP BY 1
+ORDER BY 2 DESC, 3 DESC, 1
+LIMIT :limit::int")
+
+QUERIES$search_terms_no_view <- paste0("
+SELECT search_term, sum(searches)::float8 AS searches, sum(sessions)::float8 AS sessions,
+       sum(view_sessions)::float8 AS view_sessions, sum(purchase_sessions)::float8 AS purchase_sessions
+FROM agg_daily_search_terms
+WHERE session_date BETWEEN :start::date AND :end::date
+  AND ", .f_no_category, "
+GROUP BY 1
+HAVING sum(sessions) > sum(view_sessions)
+ORDER BY sum(sessions) - sum(view_sessions) DESC, 3 DESC, 1
+LIMIT :limit::int")

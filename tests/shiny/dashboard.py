@@ -18,6 +18,8 @@ TABS: dict[str, set[str]] = {
     "health": {"bar"},
     "revenue": {"scatter", "bar"},
     "checkout": {"bar"},
+    "customers": {"scatter", "bar"},
+    "search": {"bar"},
 }
 
 _READY = """

@@ -88,7 +88,7 @@ def load_demo(server, database: str, *, days: int = 90, sessions_per_day: int = 
         counts = {}
         for table in ("clickstream_sessions", "agg_hourly_activity", "agg_daily_product_engagement", "agg_daily_funnel",
                       "agg_weekly_retention", "agg_page_transitions", "agg_daily_element_clicks",
-                      "clickstream_visitors", "etl_runs"):
+                      "clickstream_visitors", "etl_runs", "agg_daily_new_customers", "agg_daily_search_terms"):
             counts[table] = conn.run(f"SELECT count(*) FROM {table}")[0][0]  # noqa: S608 (fixed names)
         counts["events_represented"] = conn.run("SELECT coalesce(sum(event_count), 0) FROM clickstream_sessions")[0][0]
         return counts

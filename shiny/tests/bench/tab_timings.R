@@ -23,11 +23,15 @@ OUTPUTS <- list(
   health = c("status_value", "status_detail", "connection_value", "runs_chart", "rejects_chart", "runs", "rejects"),
   revenue = c("kpi_revenue_value", "revenue_chart", "orders_chart", "aov_chart", "rps_chart", "table",
               "attribution_chart", "attribution_table"),
-  checkout = c("kpi_cart_abandonment_value", "steps_chart", "steps_table", "segment_chart", "segment_table")
+  checkout = c("kpi_cart_abandonment_value", "steps_chart", "steps_table", "segment_chart", "segment_table"),
+  customers = c("kpi_new_share_value", "kpi_repeat_rate_value", "sessions_chart", "time_chart", "segments_table",
+                "time_table"),
+  search = c("kpi_searches_value", "kpi_conversion_value", "terms_chart", "terms_table", "no_view_table")
 )
 SERVERS <- list(overview = overview_server, funnel = funnel_server, products = products_server,
                 journeys = journeys_server, clicks = clicks_server, retention = retention_server, trends = trends_server,
-                health = health_server, revenue = revenue_server, checkout = checkout_server)
+                health = health_server, revenue = revenue_server, checkout = checkout_server,
+                customers = customers_server, search = search_server)
 
 dw <- dw_open()
 dw$record_timings <- TRUE
