@@ -119,7 +119,7 @@ customers_server <- function(id, dw, filters) {
       p <- plotly::plot_ly(t, x = ~label, y = ~customers, type = "bar", text = ~text, hoverinfo = "x+text",
                            marker = list(color = "#198754"))
       finish_plot(p, showlegend = FALSE, xaxis = list(title = ""), yaxis = list(title = "new customers"),
-                  margin = list(l = 60, r = 50, t = 30, b = 90))
+                  margin = list(l = 60, r = 90, t = 30, b = 90))
     })
 
     segments_display <- reactive({

@@ -85,6 +85,15 @@ def load_demo(server, database: str, *, days: int = 90, sessions_per_day: int = 
         )
         for statement in sql_statements(DEMO_SQL.read_text()):
             conn.run(statement)
+    finally:
+        conn.close()
+    return demo_counts(server, database)
+
+
+def demo_counts(server, database: str) -> dict[str, float]:
+    """Row counts of a demo warehouse and the events its sessions stand for."""
+    conn = server.connect(database)
+    try:
         counts = {}
         for table in ("clickstream_sessions", "agg_hourly_activity", "agg_daily_product_engagement", "agg_daily_funnel",
                       "agg_weekly_retention", "agg_page_transitions", "agg_daily_element_clicks",

@@ -1,7 +1,7 @@
 # Server-side timings of every tab, for bench/bench_shiny.py: runs each tab's module with
 # shiny::testServer against the warehouse named by DW_PG_* (default filters: the last 28 complete
 # days with data, bots excluded, as the app computes them), renders all its outputs, and records each query's time and the whole render.
-# Usage: Rscript shiny/tests/bench/tab_timings.R ITERATIONS  -> JSON on stdout
+# Usage: Rscript shiny/tests/bench/tab_timings.R ITERATIONS [TABS]  -> JSON on stdout
 suppressPackageStartupMessages({
   library(shiny)
 })
@@ -49,7 +49,9 @@ default_range_ms <- dw$timings$ms
 dw$timings <- dw$timings[0, ]
 
 result <- list(floor_ms = floor_ms, default_range_ms = default_range_ms, tabs = list())
-for (tab in names(SERVERS)) {
+# Optional second argument: the tabs to time, comma-separated (default: all).
+only <- if (length(args) > 1 && nzchar(args[2])) strsplit(args[2], ",", fixed = TRUE)[[1]] else names(SERVERS)
+for (tab in intersect(names(SERVERS), only)) {
   render_ms <- numeric(0)
   queries <- list()
   for (i in seq_len(iterations)) {
