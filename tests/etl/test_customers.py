@@ -122,3 +122,27 @@ def test_new_returning_and_customers_by_hand(raw_s3, new_warehouse):
     load(raw_s3, at_once, [])
     with connected(at_once) as conn:
         assert snapshot(conn, ("sessions", "visitors", "funnel", "new_customers")) == incremental
+
+
+def test_first_purchase_of_overlapping_sessions_on_two_devices(raw_s3, warehouse):
+    # u9 is logged in on a laptop from 10:00 (buys at 10:50) and on a phone from 10:05 (buys at
+    # 10:10): one visitor, whose first purchase is the phone's, 10 minutes after the first visit.
+    user = {"userId": "u9", "userLoginState": "logged_in"}
+    laptop = [ev("login_success", M, "/login", clientId="p1", **user),
+              ev("page_view", M + timedelta(minutes=20), "/", clientId="p1", **user),
+              ev("checkout_complete", M + timedelta(minutes=50), "/checkout/done", clientId="p1", transactionId="L1",
+                 value=70, currency="EUR", **user)]
+    phone = [ev("page_view", M + timedelta(minutes=5), "/", clientId="p2", **user),
+             ev("checkout_complete", M + timedelta(minutes=10), "/checkout/done", clientId="p2", transactionId="P1",
+                value=20, currency="EUR", **user)]
+    load(raw_s3, warehouse, [(laptop, M + timedelta(minutes=51)), (phone, M + timedelta(minutes=11))])
+    with connected(warehouse) as conn:
+        visitor = conn.run("SELECT person_key, first_purchase_at - first_seen_at, orders, purchase_sessions, revenue"
+                           " FROM clickstream_visitors")
+        customers = conn.run(CUSTOMERS)
+        funnel = conn.run(FUNNEL)
+    assert visitor == [["u:u9", timedelta(minutes=10), 2, 2, Decimal("90.0000")]]
+    # bucket 1: 5 to 15 minutes; two orders, so a repeat customer
+    assert customers == [[MON, "direct", "desktop", False, 1, 1, 1, 2, Decimal("90.0000")]]
+    # the laptop's session came first: the new visitor's, with its 70
+    assert funnel == [[MON, 2, 1, 2, 1, Decimal("90.0000"), Decimal("70.0000")]]

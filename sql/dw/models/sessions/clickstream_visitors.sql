@@ -20,10 +20,7 @@ LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
 WITH s AS (
   SELECT s.person_key, s.session_key, s.session_group, s.session_start, s.session_end, s.channel, s.device_type,
-         s.is_bot, s.purchases, s.revenue,
-         -- the first of their sessions with a purchase
-         s.purchases > 0 AND row_number() OVER (PARTITION BY s.person_key, s.purchases > 0
-                                                ORDER BY s.session_start, s.session_key) = 1 AS first_purchase
+         s.is_bot, s.purchases, s.revenue
   FROM unnest(persons) AS p(person_key) JOIN clickstream_sessions s USING (person_key)
 )
 SELECT DISTINCT ON (s.person_key) s.person_key,
@@ -33,13 +30,14 @@ SELECT DISTINCT ON (s.person_key) s.person_key,
   s.channel, s.device_type, s.is_bot,
   count(*) OVER w,
   run_id,
-  max(f.at) OVER w,
+  min(f.at) OVER w,
   sum(s.purchases) OVER w,
   count(*) FILTER (WHERE s.purchases > 0) OVER w,
   sum(s.revenue) OVER w
 FROM s
+-- Every session with a purchase: the visitor's sessions on two devices may overlap in time.
 LEFT JOIN LATERAL (SELECT dw_session_first_purchase_at(s.session_group, s.session_start, s.session_end) AS at
-                   WHERE s.first_purchase) f ON true
+                   WHERE s.purchases > 0) f ON true
 WINDOW w AS (PARTITION BY s.person_key)
 ORDER BY s.person_key, s.session_start, s.session_key
 $$;
