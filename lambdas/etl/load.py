@@ -101,13 +101,23 @@ SELECT count(*) FILTER (WHERE better), count(*) FILTER (WHERE NOT better) FROM k
 """
 
 # Loaded copies that a better staged copy replaces: their rows and registry entries go, their
-# session groups and hours are derived again, their clients stitched again from scratch.
+# session groups and hours are derived again, their clients stitched again from scratch, and
+# their objects' ledger rows count them as duplicates.
 # Staged copies that lose to a loaded one leave staging. What stays in staging is loaded.
 _RESOLVE_KNOWN = """
 WITH gone AS (
   DELETE FROM clickstream_events e USING etl_stage_known k
   WHERE k.better AND e.event_id = k.event_id AND e.event_timestamp = k.event_timestamp
-  RETURNING e.session_group, e.client_id, date_trunc('hour', e.event_timestamp) AS activity_hour
+  RETURNING e.session_group, e.client_id, date_trunc('hour', e.event_timestamp) AS activity_hour, e.raw_object_key
+), superseded AS (
+  -- The replaced copy's object no longer supplies that event: its ledger row counts it as a
+  -- duplicate from now on, so that the ledger's loaded events add up to the warehouse's. An
+  -- object read again in this batch is left out: the ledger step rewrites its row.
+  UPDATE etl_object_ledger l SET events_loaded = l.events_loaded - g.n, events_duplicate = l.events_duplicate + g.n
+  FROM (SELECT raw_object_key, count(*) AS n FROM gone
+        WHERE NOT EXISTS (SELECT FROM etl_stage s WHERE s.raw_object_key = gone.raw_object_key)
+        GROUP BY 1) g
+  WHERE l.object_key = g.raw_object_key
 ), groups AS (
   INSERT INTO etl_pending_groups SELECT DISTINCT session_group FROM gone ON CONFLICT DO NOTHING
 ), clients AS (

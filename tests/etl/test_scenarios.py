@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -267,6 +268,33 @@ def test_rejections_are_kept_with_reasons(raw_s3, warehouse):
             [2, "future_timestamp", "client_timestamp"], [3, "too_late", "client_timestamp"],
             [4, "bad_value", "product.price"], [5, "not_json", None], [6, "not_an_object", None]]
         assert conn.run("SELECT count(*) FROM etl_object_ledger") == [[2]]
+
+
+def test_a_copy_received_earlier_replaces_the_loaded_one_and_the_ledger_follows(raw_s3, warehouse):
+    # The same event twice: a copy received at 10:30 is loaded first; then an object written
+    # late (a retried upload) brings a copy received at 10:10. The earlier copy wins, and the
+    # first object's ledger row counts its copy as a duplicate from then on, so that the
+    # ledger's loaded events still add up to the events in the warehouse.
+    event = ev("page_view", MONDAY, "/", clientId="c1")
+    other = ev("page_view", MONDAY + timedelta(seconds=30), "/p/1", clientId="c1")
+    first = put_records(raw_s3, BUCKET, sent([event, other], MONDAY + timedelta(minutes=30)),
+                        MONDAY + timedelta(minutes=30), key=f"events/{MONDAY:%Y/%m/%d/%H}/b.ndjson")
+    assert run(warehouse, WINDOW, s3=raw_s3).events_loaded == 2
+    late = put_records(raw_s3, BUCKET, sent([event], MONDAY + timedelta(minutes=10)),
+                       MONDAY + timedelta(minutes=10), key=f"events/{MONDAY:%Y/%m/%d/%H}/c.ndjson")
+    summary = run(warehouse, WINDOW, s3=raw_s3)
+    assert (summary.events_loaded, summary.events_duplicate) == (1, 0)
+    with connected(warehouse) as conn:
+        assert conn.run("SELECT raw_object_key FROM clickstream_events ORDER BY event_timestamp") == [[late], [first]]
+        assert conn.run("SELECT object_key, events_read, events_loaded, events_duplicate FROM etl_object_ledger"
+                        " ORDER BY object_key") == [[first, 2, 1, 1], [late, 1, 1, 0]]
+    # Reading the first object again (a reprocess) leaves the earlier copy where it is and
+    # rewrites the first object's row with the same counts.
+    summary = run(warehouse, replace(WINDOW, reprocess=True, prefix=first), s3=raw_s3)
+    with connected(warehouse) as conn:
+        assert conn.run("SELECT object_key, events_read, events_loaded, events_duplicate FROM etl_object_ledger"
+                        " ORDER BY object_key") == [[first, 2, 1, 1], [late, 1, 1, 0]]
+        assert conn.run("SELECT count(*) FROM clickstream_events") == [[2]]
 
 
 def test_legacy_objects_beside_batch_objects(raw_s3, warehouse):
