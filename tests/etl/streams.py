@@ -18,10 +18,8 @@ START = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)  # a Monday
 WINDOW = RunRequest(trigger="manual", since=START - timedelta(days=1), until=START + timedelta(days=60))
 PATHS = {"page_view": "/", "product_view": "/p/{sku}", "add_to_cart_click": "/p/{sku}", "cart_view": "/cart",
          "checkout_start": "/checkout", "checkout_complete": "/checkout/done", "login_success": "/login",
-         "remove_from_cart_click": "/cart", "click": "/p/{sku}", "home_view": "/"}
-# Searches, for the property tests only (the seeded streams stay as they were): terms that
-# differ only in case and white space, and one without a term.
-SEARCH_PATHS = {**PATHS, "search": "/search"}
+         "remove_from_cart_click": "/cart", "click": "/p/{sku}", "home_view": "/", "search": "/search"}
+# Search terms that differ only in case and white space, and one without a term.
 TERMS = ("Red shoes", "  red   SHOES", "boots", "")
 # Trackers the clients use: the contract itself (records written before dialects, or naming
 # it) and the SBW storefront's, whose checkout carries its total in element.dataset.
@@ -68,7 +66,7 @@ class _Seeded:
 
 @st.composite
 def event_streams(draw, max_events: int = 40) -> list[Delivery]:
-    return build_stream(_Hypothesis(draw), max_events, searches=True)
+    return build_stream(_Hypothesis(draw), max_events)
 
 
 def seeded_stream(seed: int, clients: int = 4, max_events: int = 60) -> list[Delivery]:
@@ -76,8 +74,8 @@ def seeded_stream(seed: int, clients: int = 4, max_events: int = 60) -> list[Del
     return build_stream(_Seeded(seed), max_events, clients)
 
 
-def build_stream(pick, max_events: int, clients: int | None = None, searches: bool = False) -> list[Delivery]:
-    paths = SEARCH_PATHS if searches else PATHS
+def build_stream(pick, max_events: int, clients: int | None = None) -> list[Delivery]:
+    paths = PATHS
     clients = clients or pick.integers(1, 4)
     deliveries = []
     for c in range(clients):
