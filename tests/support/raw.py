@@ -63,7 +63,8 @@ SNAPSHOT_QUERIES = {
     "sessions": "SELECT session_key, session_group, client_id, user_id, person_key, login_state, session_start,"
                 " session_end, duration_s, event_count, page_view_count, landing_page, exit_page, channel,"
                 " device_type, is_bot, product_category, is_bounce, is_engaged, funnel_stage, purchases, revenue,"
-                " is_first_visit, page_paths, has_cart, cart_abandoned, checkout_step, cart_removals, cart_value"
+                " is_first_visit, page_paths, has_cart, cart_abandoned, checkout_step, cart_removals, cart_value,"
+                " event_codes, event_offsets"
                 " FROM clickstream_sessions ORDER BY session_key",
     "identity": "SELECT client_id, user_id, first_login_at, first_login_event_id, last_seen_at"
                 " FROM clickstream_identity_map ORDER BY client_id",

@@ -8,7 +8,8 @@
 -- signature digests what the funnel and the page aggregates read of a session, its visitor
 -- aside, so that the ETL recomputes a day's page aggregates only when one of its sessions
 -- really changed. is_first_visit is the visitors step's to set. A cart's value is never
--- below zero (a removal of what was added in an earlier session).
+-- below zero (a removal of what was added in an earlier session). The event sequence (codes and
+-- offsets) is left out of the signature: no day-level aggregate reads it.
 CREATE OR REPLACE FUNCTION dw_session_rows(run_id bigint, stages text[])
 RETURNS SETOF clickstream_sessions
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -30,7 +31,8 @@ SELECT a.session_key, a.session_group, a.session_id, s.client_id, s.user_id,
                 a.exit_page, a.channel, a.device_type, a.login_state, a.is_bot, a.product_category,
                 a.funnel_stage, a.purchases, a.revenue, a.page_paths, a.page_event_count,
                 c.has_cart, c.cart_abandoned, a.checkout_step, a.cart_removals, a.cart_value)),
-  a.page_paths, c.has_cart, c.cart_abandoned, a.checkout_step, a.cart_removals, greatest(a.cart_value, 0)
+  a.page_paths, c.has_cart, c.cart_abandoned, a.checkout_step, a.cart_removals, greatest(a.cart_value, 0),
+  coalesce(a.event_codes, '{}'), coalesce(a.event_offsets, '{}')
 FROM etl_work_sessions a
 LEFT JOIN clickstream_identity_map m ON m.client_id = coalesce(a.first_client_id, a.any_client_id)
 CROSS JOIN LATERAL (

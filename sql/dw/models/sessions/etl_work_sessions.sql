@@ -9,6 +9,7 @@
 -- reached, 0 for none. ``checkout_steps`` are the contract's checkout steps (x-checkout-steps):
 -- its checkout_step is the number of leading steps it sent. Its cart value is what it added
 -- to the cart less what it removed (the event's value, else unit price times quantity).
+-- Its event codes are positions in clickstream_event_types, whose codes run 1, 2, 3, ...
 -- requires: events/page_views
 DROP FUNCTION IF EXISTS dw_work_session_rows(text[], text[]);
 CREATE OR REPLACE FUNCTION dw_work_session_rows(groups text[], stages text[], checkout_steps text[])
@@ -92,8 +93,17 @@ SELECT
    WHERE checkout_steps[1:k] <@ array_agg(event_type) FILTER (WHERE event_type = ANY (checkout_steps))) AS checkout_step,
   count(*) FILTER (WHERE event_type = 'remove_from_cart') AS cart_removals,
   coalesce(sum(cart_amount) FILTER (WHERE event_type = 'add_to_cart'), 0)
-    - coalesce(sum(cart_amount) FILTER (WHERE event_type = 'remove_from_cart'), 0) AS cart_value
-FROM events GROUP BY session_group, run_start, cap_no
+    - coalesce(sum(cart_amount) FILTER (WHERE event_type = 'remove_from_cart'), 0) AS cart_value,
+  -- The event sequence for custom funnels (sql/dw/history/0038): the first 500 events' type
+  -- codes (0: a custom event) and whole seconds since the session's first event.
+  (array_agg(coalesce(array_position(event_types, event_type), 0)::smallint ORDER BY event_timestamp, event_id))[1:500]
+    AS event_codes,
+  (SELECT array_agg(floor(t.at - date_part('epoch', min(event_timestamp)))::int ORDER BY t.n)
+   FROM unnest((array_agg(date_part('epoch', event_timestamp) ORDER BY event_timestamp, event_id))[1:500])
+        WITH ORDINALITY AS t(at, n))
+    AS event_offsets
+FROM events CROSS JOIN (SELECT ARRAY(SELECT event_type FROM clickstream_event_types ORDER BY code) AS event_types) k
+GROUP BY session_group, run_start, cap_no, k.event_types
 $$;
 
 GRANT EXECUTE ON FUNCTION dw_work_session_rows(text[], text[], text[]) TO clickstream_etl_writer;
