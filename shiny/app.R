@@ -18,6 +18,7 @@ TABS <- list(
   list(title = "Funnel", id = "funnel", ui = funnel_ui, server = funnel_server),
   list(title = "Revenue", id = "revenue", ui = revenue_ui, server = revenue_server),
   list(title = "Checkout", id = "checkout", ui = checkout_ui, server = checkout_server),
+  list(title = "Custom funnel", id = "custom_funnel", ui = custom_funnel_ui, server = custom_funnel_server),
   list(title = "Products", id = "products", ui = products_ui, server = products_server),
   list(title = "User journeys", id = "journeys", ui = journeys_ui, server = journeys_server),
   list(title = "Clicks", id = "clicks", ui = clicks_ui, server = clicks_server),

@@ -463,7 +463,12 @@ DISPLAY_NAMES <- c(
   attempts = "Attempts", retry_after = "Retry after (UTC)", detail = "Detail",
   # Customers and Site search
   search = "Search", search_term = "Search term", new_sessions = "First visits",
-  repeat_customers = "Repeat customers", time_bucket = "Time to first purchase"
+  repeat_customers = "Repeat customers", time_bucket = "Time to first purchase",
+  # the other event types of the contract (the custom funnel's steps)
+  select_item = "Select item", remove_from_cart = "Remove from cart", view_cart = "Cart view",
+  add_shipping_info = "Add shipping info", add_payment_info = "Add payment info", refund = "Refund",
+  add_to_wishlist = "Add to wishlist", remove_from_wishlist = "Remove from wishlist",
+  login = "Login", logout = "Logout", sign_up = "Sign-up"
 )
 
 display_name <- function(x) {

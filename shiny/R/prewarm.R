@@ -50,7 +50,9 @@ default_view_queries <- function(f = default_filters(), today = utc_today(), now
     list("customers_new", p),
     list("search_totals", p),
     list("search_terms", filter_params(f, limit = SEARCH_TERM_LIMIT)),
-    list("search_terms_no_view", filter_params(f, limit = SEARCH_TERM_LIMIT))
+    list("search_terms_no_view", filter_params(f, limit = SEARCH_TERM_LIMIT)),
+    list("custom_funnel", filter_params(f, steps = as_pg_array(CUSTOM_FUNNEL_DEFAULT_STEPS), any_order = FALSE,
+                                        window_s = window_seconds(1, "days"), by_visitor = FALSE))
   )
 }
 

@@ -518,3 +518,18 @@ GROUP BY 1
 HAVING sum(sessions) > sum(view_sessions)
 ORDER BY sum(sessions) - sum(view_sessions) DESC, 3 DESC, 1
 LIMIT :limit::int")
+
+# -- Custom funnel ----------------------------------------------------------------------------
+# The event types a step can be (the contract's, in code order).
+QUERIES$custom_funnel_event_types <- "
+SELECT event_type FROM clickstream_event_types ORDER BY code"
+
+# The user's funnel over the sessions' event sequences (never the events): the warehouse
+# function dw_custom_funnel (sql/dw/history/0038) reads the filtered sessions of the range that
+# hold step 1, one row per step.
+QUERIES$custom_funnel <- "
+SELECT step, event_type, units::float8 AS units, median_s, p75_s, p90_s
+FROM dw_custom_funnel(:start::date, :end::date, :login_state::text[], :device_type::text[], :channel::text[],
+                      :product_category::text[], :include_bots::boolean, :steps::text[], :any_order::boolean,
+                      :window_s::integer, :by_visitor::boolean)
+ORDER BY step"

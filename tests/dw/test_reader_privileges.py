@@ -32,7 +32,8 @@ PARAMETERS = {
     "login_state": "{}",
     "device_type": "{}", "channel": "{}", "product_category": "{}", "page": "{}", "include_bots": "false",
     "breakdown": "channel", "limit": "10", "max_offset": "8", "grain": "day", "today": "2026-01-19",
-    "until": "2026-01-19T00:00:00Z",
+    "until": "2026-01-19T00:00:00Z", "steps": "{view_item,purchase}", "any_order": "false", "window_s": "3600",
+    "by_visitor": "false",
 }
 
 # What the dashboards must never read: events, identities, payloads, the ETL's own tables.

@@ -20,6 +20,7 @@ TABS: dict[str, set[str]] = {
     "checkout": {"bar"},
     "customers": {"scatter", "bar"},
     "search": {"bar"},
+    "custom_funnel": {"bar"},
 }
 
 _READY = """

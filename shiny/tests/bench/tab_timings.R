@@ -26,12 +26,14 @@ OUTPUTS <- list(
   checkout = c("kpi_cart_abandonment_value", "steps_chart", "steps_table", "segment_chart", "segment_table"),
   customers = c("kpi_new_share_value", "kpi_repeat_rate_value", "sessions_chart", "time_chart", "segments_table",
                 "time_table"),
-  search = c("kpi_searches_value", "kpi_conversion_value", "terms_chart", "terms_table", "no_view_table")
+  search = c("kpi_searches_value", "kpi_conversion_value", "terms_chart", "terms_table", "no_view_table"),
+  custom_funnel = c("kpi_conversion_value", "kpi_median_value", "chart", "table")
 )
 SERVERS <- list(overview = overview_server, funnel = funnel_server, products = products_server,
                 journeys = journeys_server, clicks = clicks_server, retention = retention_server, trends = trends_server,
                 health = health_server, revenue = revenue_server, checkout = checkout_server,
-                customers = customers_server, search = search_server)
+                customers = customers_server, search = search_server,
+                custom_funnel = custom_funnel_server)
 
 dw <- dw_open()
 dw$record_timings <- TRUE

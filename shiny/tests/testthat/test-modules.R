@@ -59,7 +59,8 @@ test_that("the prewarmed default view needs no further queries", {
   calls <- dw$db_calls
   filters <- reactiveVal(f)
   for (srv in list(overview_server, funnel_server, revenue_server, checkout_server, products_server, journeys_server,
-                   clicks_server, retention_server, trends_server, customers_server, search_server)) {
+                   clicks_server, retention_server, trends_server, customers_server, search_server,
+                   custom_funnel_server)) {
     testServer(srv, args = list(dw = dw, filters = filters, today = function() f$end,
                                 now = function() as.POSIXct(paste(f$end, "12:00"), tz = "UTC"))[
       c("dw", "filters", if (identical(srv, retention_server)) "today", if (identical(srv, overview_server)) "now")],
