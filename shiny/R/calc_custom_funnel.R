@@ -11,7 +11,7 @@ CUSTOM_FUNNEL_EVENTS <- c(
 CUSTOM_FUNNEL_DEFAULT_STEPS <- c("view_item", "add_to_cart", "begin_checkout", "purchase")
 CUSTOM_FUNNEL_MAX_STEPS <- 6L
 # What a session keeps of its events (sql/dw/history/0038): later events are not in its sequence.
-CUSTOM_FUNNEL_EVENT_CAP <- 500L
+CUSTOM_FUNNEL_EVENT_CAP <- 200L
 WINDOW_UNITS <- c(minutes = 60, hours = 3600, days = 86400)
 # The longest window: 90 days, as the date picker's usual reach.
 WINDOW_MAX_SECONDS <- 90 * 86400
@@ -99,7 +99,7 @@ custom_funnel_definition <- function(any_order, window_s, by_visitor) {
     "each step is the first event of its type after the step before (other events may come in between)"
   }
   scope <- if (isTRUE(by_visitor)) {
-    "a visitor's sessions in the range are read one after another"
+    "across a visitor's sessions in the range, their events in time order (slower: every event of those visitors is read)"
   } else {
     "within one session"
   }

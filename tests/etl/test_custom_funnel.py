@@ -4,11 +4,15 @@ by hand, through the real ETL on a real warehouse."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import itertools
+import math
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from clickstream_common import contract
 from etl.pipeline import run
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.etl.conftest import BUCKET, connected
 from tests.etl.test_scenarios import MONDAY, WINDOW, ev, sent
@@ -138,3 +142,109 @@ def test_steps_are_checked(loaded):
         for steps in (["view_item", "view_item"], ["view_item", "no_such_event"], ["click"] * 7):
             with pytest.raises(Exception, match="custom funnel"):
                 funnel(conn, steps=steps)
+
+
+# -- The definition, as a property over random sequences ----------------------------------------
+
+CODES = {"page_view": 1, "view_item": 4, "add_to_cart": 5, "purchase": 11, "click": 16}
+START = datetime(2026, 11, 2, tzinfo=UTC)
+
+
+def percentile_cont(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    v = sorted(values)
+    pos = q * (len(v) - 1)
+    lo = math.floor(pos)
+    return v[lo] + (pos - lo) * (v[min(lo + 1, len(v) - 1)] - v[lo])
+
+
+def reference(units, steps, any_order, window):
+    """The documented definition, step by step: (units reaching each step, [median, p75, p90]
+    seconds from step 1 to each step but the first)."""
+    codes = [CODES[s] for s in steps]
+    reached = [0] * len(steps)
+    times: list[list[int]] = [[] for _ in steps]
+    for seq, offs in units:
+        if codes[0] not in seq:
+            continue
+        p1 = seq.index(codes[0])
+        reached[0] += 1
+        pos, worst = p1, 0
+        for k in range(1, len(codes)):
+            after = pos if not any_order else p1
+            nxt = next((i for i in range(after + 1, len(seq)) if seq[i] == codes[k]), None)
+            if nxt is None or offs[nxt] - offs[p1] > window:
+                break
+            worst = max(worst, offs[nxt] - offs[p1])
+            reached[k] += 1
+            times[k].append(worst)
+            pos = nxt
+    quantiles = [[percentile_cont(t, q) for q in (0.5, 0.75, 0.9)] for t in times[1:]]
+    return reached, quantiles
+
+
+session_strategy = st.tuples(
+    st.integers(0, 3),                                   # visitor
+    st.integers(0, 2 * 86400 - 1),                       # start, seconds into the two days
+    st.lists(st.tuples(st.sampled_from([0, *CODES.values()]), st.integers(0, 900)), min_size=1, max_size=8),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sessions=st.lists(session_strategy, min_size=1, max_size=12),
+       steps=st.lists(st.sampled_from(sorted(CODES)), min_size=2, max_size=4, unique=True),
+       window=st.sampled_from([60, 600, 3600, 86400]))
+def test_the_funnel_follows_its_definition(warehouse, sessions, steps, window):
+    rows, by_session, by_visitor = [], [], {}
+    for n, (visitor, start, events) in enumerate(sessions):
+        codes, offsets, at = [], [], 0
+        for code, gap in events:
+            at += gap if codes else 0
+            codes.append(code)
+            offsets.append(at)
+        started = START + timedelta(seconds=start)
+        rows.append((f"k{n:02d}", f"c:v{visitor}", started, codes, offsets))
+        by_session.append((codes, offsets))
+        by_visitor.setdefault(f"c:v{visitor}", []).append((started, f"k{n:02d}", codes, offsets))
+    # A visitor's events in time order (then session start, session, position).
+    visitors = []
+    for parts in by_visitor.values():
+        merged = sorted((int((started - START).total_seconds()) + o, started, key, i, c)
+                        for started, key, codes, offsets in parts
+                        for i, (c, o) in enumerate(zip(codes, offsets, strict=True)))
+        visitors.append(([m[4] for m in merged], [m[0] for m in merged]))
+    with connected(warehouse) as conn:
+        conn.run("DELETE FROM clickstream_sessions")
+        for key, person, started, codes, offsets in rows:
+            conn.run("INSERT INTO clickstream_sessions (session_key, session_group, person_key, login_state,"
+                     " session_start, session_end, session_date, duration_s, event_count, page_view_count,"
+                     " channel, device_type, is_bot, is_bounce, is_engaged, funnel_stage, reached_view_item,"
+                     " reached_add_to_cart, reached_begin_checkout, reached_purchase, purchases, revenue,"
+                     " is_first_visit, etl_run_id, event_codes, event_offsets)"
+                     " VALUES (:k, :k, :p, 'anonymous', :s, :s, CAST(:d AS date), 0, 1, 1, 'direct', 'desktop',"
+                     " false, false, true, 0, false, false, false, false, 0, 0, false, 1,"
+                     " CAST(:c AS smallint[]), CAST(:o AS int[]))",
+                     k=key, p=person, s=started, d=started.date(), c=codes, o=offsets)
+        counts = {}
+        for any_order in (False, True):
+            for by_visitor_unit, units in ((False, by_session), (True, visitors)):
+                got = conn.run(
+                    "SELECT units, median_s, p75_s, p90_s FROM dw_custom_funnel(CAST(:a AS date), CAST(:b AS date),"
+                    " '{}', '{}', '{}', '{}', false, CAST(:steps AS text[]), CAST(:any AS boolean), CAST(:w AS int),"
+                    " CAST(:v AS boolean))", a=START.date(), b=START.date() + timedelta(days=1), steps=steps,
+                    any=any_order, w=window, v=by_visitor_unit)
+                reached, quantiles = reference(units, steps, any_order, window)
+                counts[any_order, by_visitor_unit] = [r[0] for r in got]
+                assert counts[any_order, by_visitor_unit] == reached
+                for row, expected in zip(got[1:], quantiles, strict=True):
+                    if expected[0] is None:
+                        assert row[1:] == [None, None, None]
+                    else:
+                        assert row[1:] == pytest.approx(expected)
+    for (any_order, by_visitor_unit), reached in counts.items():
+        # Each step is reached by no more units than the one before; any order by no fewer
+        # than in order.
+        assert all(a >= b for a, b in itertools.pairwise(reached))
+        if any_order:
+            assert all(a >= b for a, b in zip(reached, counts[False, by_visitor_unit], strict=True))

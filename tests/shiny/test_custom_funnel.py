@@ -54,7 +54,7 @@ def test_custom_funnel_tab_picks_steps_and_reads_the_figures(demo_app, browser, 
     assert [r[:3] for r in table] == [["1", "Product view", f"{viewers:,}"], ["2", "Purchase", f"{buyers:,}"]]
     assert tab_state(browser)["kpis"]["conversion"] == f"{100 * buyers / viewers:.1f}%"
     text = browser.evaluate("document.querySelector('.tab-pane.active').innerText")
-    assert "first event of its type after the step before" in text and "first 500 events" in text
+    assert "first event of its type after the step before" in text and "first 200 events" in text
 
     # Any order: the definition says so; a purchase needs a view before it either way here.
     browser.evaluate("document.querySelector('input[name=\"custom_funnel-order\"][value=\"any\"]').click()")

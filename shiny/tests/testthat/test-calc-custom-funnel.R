@@ -50,7 +50,7 @@ test_that("the definition says the order, the window, the unit and the cap", {
   d <- custom_funnel_definition(FALSE, 1800, FALSE)
   expect_match(d, "first event of its type after the step before", fixed = TRUE)
   expect_match(d, "within 30 min of it; within one session. Units: sessions.", fixed = TRUE)
-  expect_match(d, "first 500 events", fixed = TRUE)
+  expect_match(d, "first 200 events", fixed = TRUE)
   d <- custom_funnel_definition(TRUE, 86400, TRUE)
   expect_match(d, "in any order", fixed = TRUE)
   expect_match(d, "Units: visitors", fixed = TRUE)

@@ -8,7 +8,8 @@ test_that("placeholders become positional parameters, casts stay", {
 
 test_that("every stored query compiles and takes only known parameters", {
   known <- c("start", "end", "prev_start", "prev_end", "login_state", "device_type", "channel", "product_category",
-             "include_bots", "breakdown", "limit", "max_offset", "grain", "page", "today", "until")
+             "include_bots", "breakdown", "limit", "max_offset", "grain", "page", "today", "until",
+             "steps", "any_order", "window_s", "by_visitor")
   for (name in names(QUERIES)) {
     q <- compiled_query(name)
     expect_true(all(q$params %in% known), info = name)
