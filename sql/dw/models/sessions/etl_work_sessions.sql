@@ -96,14 +96,14 @@ SELECT
     - coalesce(sum(cart_amount) FILTER (WHERE event_type = 'remove_from_cart'), 0) AS cart_value,
   -- The event sequence for custom funnels (sql/dw/history/0038): the first 200 events' type
   -- codes (0: a custom event) and whole seconds since the session's first event.
-  (array_agg(coalesce(array_position(event_types, event_type), 0)::smallint ORDER BY event_timestamp, event_id))[1:200]
+  (array_agg(coalesce(array_position(ARRAY(SELECT t.event_type FROM clickstream_event_types t ORDER BY t.code), event_type),
+                      0)::smallint ORDER BY event_timestamp, event_id))[1:200]
     AS event_codes,
   (SELECT array_agg(floor(t.at - date_part('epoch', min(event_timestamp)))::int ORDER BY t.n)
    FROM unnest((array_agg(date_part('epoch', event_timestamp) ORDER BY event_timestamp, event_id))[1:200])
         WITH ORDINALITY AS t(at, n))
     AS event_offsets
-FROM events CROSS JOIN (SELECT ARRAY(SELECT event_type FROM clickstream_event_types ORDER BY code) AS event_types) k
-GROUP BY session_group, run_start, cap_no, k.event_types
+FROM events GROUP BY session_group, run_start, cap_no
 $$;
 
 GRANT EXECUTE ON FUNCTION dw_work_session_rows(text[], text[], text[]) TO clickstream_etl_writer;
