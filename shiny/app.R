@@ -58,14 +58,19 @@ APP_CSS <- paste0(
 )
 
 ui <- function(request) {
-  # ?tab=<id> opens that tab directly (links from runbooks and alerts); the other tabs render
-  # only when opened.
+  # ?tab=<id> opens that tab directly (links from runbooks and alerts), as does a bookmarked
+  # view's URL (share.R); the other tabs render only when opened.
   query <- parseQueryString(if (is.null(request$QUERY_STRING)) "" else request$QUERY_STRING)
-  selected <- if (!is.null(query$tab) && query$tab %in% TAB_IDS) query$tab else "overview"
-  panels <- lapply(TABS, function(t) bslib::nav(t$title, value = t$id, div(class = "container-fluid py-3", t$ui(t$id))))
+  selected <- tab_from_query(query, TAB_IDS) %||% "overview"
+  # Each tab's panel opens with its name as a heading (h2; the app's name is the h1).
+  panels <- lapply(TABS, function(t) bslib::nav(t$title, value = t$id, div(
+    class = "container-fluid py-3", tags$h2(class = "visually-hidden", t$title), t$ui(t$id))))
   do.call(bslib::page_navbar, c(
-    list(title = "Clickstream", id = "tab", selected = selected, theme = bslib::bs_theme(version = 5),
-         header = tagList(tags$style(HTML(APP_CSS)), filters_ui("filters", dw_default_filters(DW))),
+    list(title = tags$h1(class = "dw-app-title", "Clickstream"), id = "tab", selected = selected,
+         theme = bslib::bs_theme(version = 5), lang = "en",
+         header = tagList(tags$style(HTML(APP_CSS)), a11y_head(),
+                          tags$section(`aria-label` = "Filters", filters_ui("filters", dw_default_filters(DW)),
+                                       div(class = "container-fluid pb-1", share_control()))),
          window_title = "Clickstream dashboards"),
     panels
   ))
@@ -74,6 +79,7 @@ ui <- function(request) {
 server <- function(input, output, session) {
   filters <- filters_server("filters", DW)
   for (t in TABS) t$server(t$id, DW, filters)
+  share_server(input, session)
 }
 
-shinyApp(ui, server)
+shinyApp(ui, server, enableBookmarking = "url")

@@ -14,22 +14,22 @@ checkout_ui <- function(id) {
   tagList(
     do.call(bslib::layout_column_wrap, c(list(width = 1 / 4, fill = FALSE, class = "mb-3"), boxes)),
     fluidRow(
-      column(5, chart_card("Checkout steps (sessions reaching each step)",
-                           plotly::plotlyOutput(ns("steps_chart"), height = "320px"), uiOutput(ns("steps_note")))),
-      column(7, chart_card("Drop-off per step", DT::DTOutput(ns("steps_table")), csv_button(ns, "steps_csv"),
-                           note = "rates: of the sessions at the previous tracked step"))
+      column(5, dw_chart(ns, "steps_chart", "Checkout steps (sessions reaching each step)", uiOutput(ns("steps_note")))),
+      column(7, dw_table_card(ns, "steps_table", "Drop-off per step",
+                              note = "rates: of the sessions at the previous tracked step"))
     ),
-    chart_card("Checkout by segment (share of sessions that began checkout)",
-               plotly::plotlyOutput(ns("segment_chart"), height = "340px"),
-               selectInput(ns("segment"), NULL, choices = CHECKOUT_SEGMENTS, selected = "channel", width = "240px")),
-    chart_card("Checkout and carts by segment", DT::DTOutput(ns("segment_table")), csv_button(ns, "segment_csv"),
-               note = "step rates: of begin checkout; abandonment: of sessions with a cart")
+    dw_chart(ns, "segment_chart", "Checkout by segment (share of sessions that began checkout)", height = "340px",
+             selectInput(ns("segment"), "Break down by", choices = CHECKOUT_SEGMENTS, selected = "channel",
+                         width = "240px")),
+    dw_table_card(ns, "segment_table", "Checkout and carts by segment",
+                  note = "step rates: of begin checkout; abandonment: of sessions with a cart")
   )
 }
 
 checkout_server <- function(id, dw, filters) {
   moduleServer(id, function(input, output, session) {
     currency <- dw$settings$store_currency %||% "EUR"
+    min_n <- dw$settings$min_rate_sessions %||% 30
     segment <- reactive(if (is.null(input$segment) || !input$segment %in% CHECKOUT_SEGMENTS) "channel" else input$segment)
     rows <- reactive(dw_query_safe(dw, "checkout_by_segment", filter_params(filters(), breakdown = segment())))
     totals <- reactive(checkout_totals(rows()))
@@ -83,9 +83,15 @@ checkout_server <- function(id, dw, filters) {
                  "Step conversion" = st$from_previous, "Drop-off (sessions)" = st$drop_off,
                  "Drop-off rate" = st$drop_off_rate, "Of begin checkout" = st$from_first, check.names = FALSE)
     })
-    output$steps_table <- render_table(dw_table(steps_display(),
-                                                pct = c("Step conversion", "Drop-off rate", "Of begin checkout"),
-                                                int = c("Sessions", "Drop-off (sessions)")))
+    # Rates from fewer than min_n sessions are greyed with their count, as on the other tabs.
+    steps_format <- function(d) {
+      from <- d$Sessions[match(d[["From step"]], d$Step)]  # sessions at the previous tracked step
+      dw_table(d, int = c("Sessions", "Drop-off (sessions)"), min_n = min_n,
+               rates = list("Step conversion" = list(n = from), "Drop-off rate" = list(n = from),
+                            "Of begin checkout" = list(n = rep(d$Sessions[1], nrow(d)))))
+    }
+    serve_table(output, "steps_table", steps_display, filters, steps_format, "checkout_steps")
+    serve_chart_data(output, "steps_chart", steps_display, filters, "checkout_steps", steps_format)
     output$segment_chart <- plotly::renderPlotly({
       s <- segments()
       if (!nrow(s) || sum(s$begin_checkout) == 0) return(empty_plot(detail = empty_reason(s)))
@@ -110,13 +116,16 @@ checkout_server <- function(id, dw, filters) {
                       "Abandonment rate", "Abandoned cart value", "Removals from cart")
       out
     })
-    output$segment_table <- render_table({
-      d <- segment_display()
-      money_table(d, money = names(d)[12], pct = names(d)[c(4, 6, 8, 11)], int = names(d)[c(2, 3, 5, 7, 9, 10, 13)],
-                  currency = currency)
-    })
-    output$steps_csv <- csv_handler("checkout_steps", steps_display, filters)
-    output$segment_csv <- csv_handler("checkout_by_segment", segment_display, filters)
+    segment_format <- function(d) {
+      began <- d[["Begin checkout"]]
+      money_table(d, money = names(d)[12], int = names(d)[c(2, 3, 5, 7, 9, 10, 13)], currency = currency, min_n = min_n,
+                  rates = stats::setNames(list(list(n = began), list(n = began), list(n = began),
+                                               list(n = d[["Sessions with a cart"]])), names(d)[c(4, 6, 8, 11)]))
+    }
+    serve_table(output, "segment_table", segment_display, filters, segment_format,
+                function() paste0("checkout_by_", segment()))
+    serve_chart_data(output, "segment_chart", segment_display, filters, function() paste0("checkout_by_", segment()),
+                     segment_format)
 
     list(rows = rows, totals = totals, steps = steps, carts = carts, segments = segments, segment = segment)
   })

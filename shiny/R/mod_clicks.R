@@ -10,10 +10,9 @@ clicks_ui <- function(id) {
   tagList(
     # Rendered with the page list, so it costs nothing until the tab is opened.
     uiOutput(ns("page_picker")),
-    chart_card("Most clicked elements (top 10)", plotly::plotlyOutput(ns("chart"), height = "400px"),
-               note = "not filtered by product category"),
-    chart_card("Most clicked elements (top 20)", DT::DTOutput(ns("table")),
-               note = "share: of all clicks on the element's page")
+    dw_chart(ns, "chart", "Most clicked elements (top 10)", height = "400px",
+             note = "not filtered by product category"),
+    dw_table_card(ns, "table", "Most clicked elements (top 20)", note = "share: of all clicks on the element's page")
   )
 }
 
@@ -54,11 +53,14 @@ clicks_server <- function(id, dw, filters) {
                   yaxis = list(title = "", autorange = "reversed", tickmode = "array", tickvals = t$rank,
                                ticktext = plotly_text(axis)))
     })
-    output$table <- render_table({
-      d <- top()[, c("rank", "page", "label", "tag", "clicks", "share")]
+    top_display <- function(n) reactive({
+      d <- head(top(), n)[, c("rank", "page", "label", "tag", "clicks", "share")]
       names(d) <- c("#", "Page", "Element", "Tag", "Clicks", "Share of page's clicks")
-      dw_table(d, pct = "Share of page's clicks", int = "Clicks", page_length = CLICKS_TOP_TABLE)
+      d
     })
+    clicks_format <- function(d) dw_table(d, pct = "Share of page's clicks", int = "Clicks", page_length = CLICKS_TOP_TABLE)
+    serve_table(output, "table", top_display(CLICKS_TOP_TABLE), filters, clicks_format, "clicked_elements")
+    serve_chart_data(output, "chart", top_display(CLICKS_TOP_CHART), filters, "clicked_elements_top10", clicks_format)
 
     list(pages = pages, page = page, rows = rows, top = top)
   })

@@ -29,7 +29,9 @@ filters_server <- function(id, dw, today = function() utc_today()) {
     defaults <- dw_default_filters(dw, today())
     categories <- dw_query_safe(dw, "filter_categories")
     if (nrow(categories)) {
-      updateSelectizeInput(session, "product_category", choices = categories$product_category, server = FALSE)
+      # A shared link's categories (bookmark) are restored here: the choices come from the data.
+      updateSelectizeInput(session, "product_category", choices = categories$product_category, server = FALSE,
+                           selected = restoreInput(session$ns("product_category"), NULL))
     }
     raw <- reactive({
       dates <- input$dates

@@ -8,17 +8,18 @@ BREAKDOWNS <- c(Channel = "channel", Device = "device_type", "Product category" 
 funnel_ui <- function(id) {
   ns <- NS(id)
   tagList(
+    compare_ui(ns),
     bslib::layout_column_wrap(
       width = 1 / 2, fill = FALSE,
-      chart_card("Funnel (sessions reaching each step)", plotly::plotlyOutput(ns("funnel"), height = "360px"),
-                 tagList(uiOutput(ns("conversion")), uiOutput(ns("revenue")), uiOutput(ns("abandonment"))),
-                 note = "% of sessions with a product view"),
-      chart_card("Conversion and drop-off per step", DT::DTOutput(ns("steps")))
+      dw_chart(ns, "funnel", "Funnel (sessions reaching each step)", height = "360px",
+               tagList(uiOutput(ns("conversion")), uiOutput(ns("revenue")), uiOutput(ns("abandonment"))),
+               note = "% of sessions with a product view"),
+      dw_table_card(ns, "steps", "Conversion and drop-off per step")
     ),
-    chart_card("Step conversion by segment", plotly::plotlyOutput(ns("breakdown_chart"), height = "360px"),
-               selectInput(ns("breakdown"), NULL, choices = BREAKDOWNS, selected = "channel", width = "240px"),
-               note = "each rate per session at the step before; pale bars: fewer sessions than the minimum"),
-    chart_card("Funnel by segment", DT::DTOutput(ns("breakdown_table")))
+    dw_chart(ns, "breakdown_chart", "Step conversion by segment", height = "360px",
+             selectInput(ns("breakdown"), "Break down by", choices = BREAKDOWNS, selected = "channel", width = "240px"),
+             note = "each rate per session at the step before; pale bars: fewer sessions than the minimum"),
+    dw_table_card(ns, "breakdown_table", "Funnel by segment")
   )
 }
 
@@ -66,17 +67,22 @@ funnel_server <- function(id, dw, filters) {
       p(class = paste("cart-abandonment mb-0", if (is.na(a$rate)) "text-muted" else ""), format_abandonment(a),
         if (!is.null(reason)) tags$small(class = "d-block", reason))
     })
-    output$steps <- render_table({
+    steps_display <- reactive({
       st <- steps()
-      prev <- c(st$sessions[1], utils::head(st$sessions, -1))
       st$step <- display_name(st$step)
       names(st) <- c("Step", "Sessions", "Per session at the step before", "Per product-view session", "Drop-off",
                      "Drop-off rate")
+      st
+    })
+    steps_format <- function(st) {
+      prev <- c(st$Sessions[1], utils::head(st$Sessions, -1))
       dw_table(st, int = c("Sessions", "Drop-off"), min_n = min_n,
                rates = list("Per session at the step before" = list(n = prev),
                             "Per product-view session" = list(n = rep(st$Sessions[1], nrow(st))),
                             "Drop-off rate" = list(n = prev)))
-    })
+    }
+    serve_table(output, "steps", steps_display, filters, steps_format, "funnel_steps")
+    serve_chart_data(output, "funnel", steps_display, filters, "funnel_steps", steps_format)
     output$breakdown_chart <- plotly::renderPlotly({
       s <- segments()
       if (!nrow(s) || sum(s$view_item) == 0) return(empty_plot(detail = empty_reason(s)))
@@ -98,19 +104,31 @@ funnel_server <- function(id, dw, filters) {
       }
       finish_plot(p, barmode = "group", xaxis = list(title = ""), yaxis = list(title = "", tickformat = ".0%"))
     })
-    output$breakdown_table <- render_table({
+    segment_display <- reactive({
       s <- segments()
       s$segment <- display_name(s$segment)
       names(s) <- c("Segment", "Sessions", "Product view", "Add to cart", "Begin checkout", "Purchase",
                     "Product view → cart", "Cart → checkout", "Checkout → purchase",
                     "Conversion per product-view session", "Conversion per session")
+      s
+    })
+    segment_format <- function(s) {
       dw_table(s, int = names(s)[2:6], min_n = min_n, rates = list(
         "Product view → cart" = list(n = s[["Product view"]]), "Cart → checkout" = list(n = s[["Add to cart"]]),
         "Checkout → purchase" = list(n = s[["Begin checkout"]]),
         "Conversion per product-view session" = list(n = s[["Product view"]]),
         "Conversion per session" = list(n = s$Sessions)))
-    })
+    }
+    serve_table(output, "breakdown_table", segment_display, filters, segment_format,
+                function() paste0("funnel_by_", breakdown()))
+    serve_chart_data(output, "breakdown_chart", segment_display, filters, function() paste0("funnel_by_", breakdown()),
+                     segment_format)
 
-    list(segments = segments, steps = steps, abandonment = abandonment, revenue = revenue)
+    comparison <- compare_server(input, output, filters, function(f) {
+      s <- funnel_breakdown(dw_query_safe(dw, "funnel_by_segment", filter_params(f, breakdown = "channel")))
+      funnel_compare_metrics(as.list(colSums(s[, c("sessions", FUNNEL_STEPS), drop = FALSE])))
+    }, "funnel_a_vs_b", min_n)
+
+    list(segments = segments, steps = steps, abandonment = abandonment, revenue = revenue, comparison = comparison)
   })
 }

@@ -33,14 +33,12 @@ health_ui <- function(id) {
     do.call(bslib::layout_column_wrap, c(list(width = 1 / 6, fill = FALSE, class = "mb-3"), boxes)),
     bslib::layout_column_wrap(
       width = 1 / 2, fill = FALSE,
-      chart_card("Events per ETL run", plotly::plotlyOutput(ns("runs_chart"), height = "320px")),
-      chart_card("Rejected events by reason", plotly::plotlyOutput(ns("rejects_chart"), height = "320px"),
-                 note = "in the date range")
+      dw_chart(ns, "runs_chart", "Events per ETL run"),
+      dw_chart(ns, "rejects_chart", "Rejected events by reason", note = "in the date range")
     ),
-    chart_card("Recent ETL runs", DT::DTOutput(ns("runs"))),
-    chart_card("Raw objects not loaded", DT::DTOutput(ns("skipped")),
-               note = "skipped ones are read again when restored or rewritten"),
-    chart_card("Recent rejected lines", DT::DTOutput(ns("rejects")))
+    dw_table_card(ns, "runs", "Recent ETL runs"),
+    dw_table_card(ns, "skipped", "Raw objects not loaded", note = "skipped ones are read again when restored or rewritten"),
+    dw_table_card(ns, "rejects", "Recent rejected lines")
   )
 }
 
@@ -127,24 +125,38 @@ health_server <- function(id, dw, filters, refresh_ms = 5 * 60 * 1000) {
                            marker = list(color = "#dc3545"))
       finish_plot(p, yaxis = list(title = ""), xaxis = list(title = "lines"), margin = list(l = 130, r = 20, t = 30, b = 50))
     })
-    output$runs <- render_table({
+    runs_display <- reactive({
       d <- runs()
       if (nrow(d)) {
         for (col in c("started_at", "finished_at", "newest_event_at")) {
           d[[col]] <- format(as.POSIXct(d[[col]], tz = "UTC"), "%Y-%m-%d %H:%M:%S")
         }
       }
+      d
+    })
+    runs_format <- function(d) {
       dw_table(d, int = c("run_id", "objects_loaded", "objects_skipped", "events_read", "events_loaded",
                           "events_duplicate", "events_rejected", "sessions_touched", "duration_ms"),
                empty = "No ETL runs yet")
-    })
-    output$rejects <- render_table({
+    }
+    # The CSV keeps the raw column names (as the table's headers before display names).
+    serve_table(output, "runs", runs_display, filters, runs_format, "etl_runs")
+    serve_chart_data(output, "runs_chart", reactive({
+      d <- runs_display()
+      d[, intersect(c("run_id", "started_at", "events_loaded", "events_duplicate", "events_rejected"), names(d)),
+        drop = FALSE]
+    }), filters, "etl_run_events", runs_format)
+    serve_chart_data(output, "rejects_chart", rejects_by_reason, filters, "rejects_by_reason",
+                     function(d) dw_table(d, int = "rejected", empty = "No rejected events"))
+    rejects_display <- reactive({
       d <- recent_rejects()
       if (nrow(d)) d$rejected_at <- format(as.POSIXct(d$rejected_at, tz = "UTC"), "%Y-%m-%d %H:%M:%S")
-      dw_table(d, empty = "No rejected events")
+      d
     })
+    serve_table(output, "rejects", rejects_display, filters, function(d) dw_table(d, empty = "No rejected events"),
+                "rejected_lines")
 
-    output$skipped <- render_table({
+    skipped_display <- reactive({
       d <- skipped_objects()
       if (nrow(d)) {
         for (col in c("failed_at", "retry_after")) d[[col]] <- format(as.POSIXct(d[[col]], tz = "UTC"), "%Y-%m-%d %H:%M:%S")
@@ -152,8 +164,10 @@ health_server <- function(id, dw, filters, refresh_ms = 5 * 60 * 1000) {
         d <- d[, c("failed_at", "object_key", "status", "reason", "size", "storage_class", "attempts", "retry_after",
                    "detail")]
       }
-      dw_table(d, int = "attempts", empty = "Every raw object read was loaded")
+      d
     })
+    serve_table(output, "skipped", skipped_display, filters,
+                function(d) dw_table(d, int = "attempts", empty = "Every raw object read was loaded"), "objects_not_loaded")
 
     list(freshness = freshness, runs = runs, rejects_by_reason = rejects_by_reason, recent_rejects = recent_rejects,
          skipped_objects = skipped_objects)

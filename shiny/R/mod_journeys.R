@@ -4,17 +4,16 @@
 journeys_ui <- function(id) {
   ns <- NS(id)
   tagList(
-    chart_card("Page transitions", plotly::plotlyOutput(ns("sankey"), height = "480px"),
+    dw_chart(ns, "sankey", "Page transitions", height = "480px",
                textOutput(ns("sankey_note"), container = tags$small),
                sliderInput(ns("max_pages"), "Pages shown by name", min = 3, max = 20, value = 8, step = 1,
                            width = "300px"),
-               note = "not filtered by product category"),
-    chart_card("Top paths to purchase (landing → exit page of sessions with a purchase)",
-               DT::DTOutput(ns("purchase_paths"))),
+             note = "not filtered by product category"),
+    dw_table_card(ns, "purchase_paths", "Top paths to purchase (landing → exit page of sessions with a purchase)"),
     bslib::layout_column_wrap(
       width = 1 / 2, fill = FALSE,
-      chart_card("Landing pages", DT::DTOutput(ns("landing"))),
-      chart_card("Exit pages", DT::DTOutput(ns("exit")))
+      dw_table_card(ns, "landing", "Landing pages"),
+      dw_table_card(ns, "exit", "Exit pages")
     )
   )
 }
@@ -48,7 +47,15 @@ journeys_server <- function(id, dw, filters) {
                 format(s$dropped, big.mark = ","))
       } else ""
     })
-    output$purchase_paths <- render_table({
+    # The Sankey's links as a table: from, to, transitions (pages beyond the named ones as "Other").
+    sankey_display <- reactive({
+      s <- sankey()
+      data.frame(From = s$nodes[s$links$source + 1], To = s$nodes[s$links$target + 1], Transitions = s$links$value,
+                 check.names = FALSE)
+    })
+    serve_chart_data(output, "sankey", sankey_display, filters, "page_transitions",
+                     function(d) dw_table(d, int = "Transitions"))
+    paths_display <- reactive({
       d <- paths()
       if (!nrow(d)) d <- data.frame(landing_page = character(0), exit_page = character(0), channel = character(0),
                                     sessions = numeric(0), revenue = numeric(0))
@@ -56,17 +63,22 @@ journeys_server <- function(id, dw, filters) {
       d$share <- safe_div(num0(d$sessions), total)
       d$channel <- display_name(d$channel)
       names(d) <- c("Landing page", "Exit page", "Channel", "Sessions", "Revenue", "Share of listed")
-      dw_table(d, pct = "Share of listed", money = "Revenue", int = "Sessions")
+      d
     })
-    page_dt <- function(kind) {
+    serve_table(output, "purchase_paths", paths_display, filters,
+                function(d) dw_table(d, pct = "Share of listed", money = "Revenue", int = "Sessions"), "purchase_paths")
+    page_display <- function(kind) reactive({
       d <- page_table(pages(), kind)
       names(d) <- c("Page", "Sessions", "Bounce rate (per session)", "Conversion per session")
+      d
+    })
+    page_format <- function(d) {
       dw_table(d, int = "Sessions", min_n = min_n,
                rates = list("Bounce rate (per session)" = list(n = d$Sessions),
                             "Conversion per session" = list(n = d$Sessions)))
     }
-    output$landing <- render_table(page_dt("landing"))
-    output$exit <- render_table(page_dt("exit"))
+    serve_table(output, "landing", page_display("landing"), filters, page_format, "landing_pages")
+    serve_table(output, "exit", page_display("exit"), filters, page_format, "exit_pages")
 
     list(transitions = transitions, sankey = sankey, pages = pages, paths = paths)
   })

@@ -13,12 +13,13 @@ overview_ui <- function(id) {
                                                           html = m %in% RATE_METRICS))
   tagList(
     do.call(bslib::layout_column_wrap, c(list(width = 1 / 5, fill = FALSE, class = "mb-3"), boxes)),
-    radioButtons(ns("grain"), NULL, inline = TRUE, choices = c(Auto = "auto", Hour = "hour", Day = "day"),
+    compare_ui(ns),
+    radioButtons(ns("grain"), "Time step", inline = TRUE, choices = c(Auto = "auto", Hour = "hour", Day = "day"),
                  selected = "auto"),
     bslib::layout_column_wrap(
       width = 1 / 2, fill = FALSE,
-      chart_card("Sessions", plotly::plotlyOutput(ns("trend_sessions"), height = "320px")),
-      chart_card("Sessions with a purchase", plotly::plotlyOutput(ns("trend_purchases"), height = "320px"))
+      dw_chart(ns, "trend_sessions", "Sessions"),
+      dw_chart(ns, "trend_purchases", "Sessions with a purchase")
     )
   )
 }
@@ -91,6 +92,20 @@ overview_server <- function(id, dw, filters, now = function() Sys.time()) {
     output$trend_purchases <- plotly::renderPlotly(trend_plot("purchase_sessions", "sessions with a purchase",
                                                               "#198754"))
 
-    list(kpis = kpis, trend = trend, grain = grain)
+    trend_table <- function(col, label) reactive({
+      d <- trend()
+      series_frame(if (isTRUE(attr(d, "has_data"))) d else d[0, , drop = FALSE], stats::setNames(col, label), grain())
+    })
+    serve_chart_data(output, "trend_sessions", trend_table("sessions", "Sessions"), filters, "overview_sessions")
+    serve_chart_data(output, "trend_purchases", trend_table("purchase_sessions", "Sessions with a purchase"), filters,
+                     "overview_purchase_sessions")
+
+    comparison <- compare_server(input, output, filters, function(f) {
+      p <- filter_params(f, prev_start = previous_period(f$start, f$end)$start)
+      overview_compare_metrics(overview_kpis(dw_query_safe(dw, "overview_kpis", p),
+                                             dw_query_safe(dw, "overview_users", p)))
+    }, "overview_a_vs_b", min_n, dw$settings$store_currency %||% "EUR")
+
+    list(kpis = kpis, trend = trend, grain = grain, comparison = comparison)
   })
 }

@@ -11,13 +11,13 @@ products_ui <- function(id) {
         selectInput(ns("rank_by"), "Rank by", choices = RANK_BY, selected = "views", width = "200px"),
         numericInput(ns("top_n"), "Top", value = 10, min = 3, max = 50, width = "100px"),
         numericInput(ns("min_views"), "Min. views for rates", value = 20, min = 0, width = "180px")),
-    chart_card("Top products", plotly::plotlyOutput(ns("top_products"), height = "380px")),
+    dw_chart(ns, "top_products", "Top products", height = "380px"),
     bslib::layout_column_wrap(
       width = 1 / 2, fill = FALSE,
-      chart_card("Categories", plotly::plotlyOutput(ns("categories"), height = "320px")),
-      chart_card("Brands", plotly::plotlyOutput(ns("brands"), height = "320px"))
+      dw_chart(ns, "categories", "Categories"),
+      dw_chart(ns, "brands", "Brands")
     ),
-    chart_card("All products", DT::DTOutput(ns("table")))
+    dw_table_card(ns, "table", "All products")
   )
 }
 
@@ -51,17 +51,34 @@ products_server <- function(id, dw, filters) {
     output$top_products <- plotly::renderPlotly(bar(by_product(), "Products"))
     output$categories <- plotly::renderPlotly(bar(by_category(), "Categories"))
     output$brands <- plotly::renderPlotly(bar(by_brand(), "Brands"))
-    output$table <- render_table({
+    # The figures behind a bar chart: its top items with every measure.
+    top_display <- function(rolled) reactive({
+      top <- top_n_by(rolled(), rank_by(), top_n(), min_views())
+      d <- top[, c("label", "views", "add_to_cart_rate", "purchase_rate", "revenue")]
+      names(d) <- c("Name", "Product views", "Add to cart per product view", "Purchases per product view", "Revenue")
+      d
+    })
+    top_format <- function(d) {
+      dw_table(d, money = "Revenue", int = "Product views", min_n = min_n,
+               rates = list("Add to cart per product view" = list(n = d[["Product views"]], unit = "views"),
+                            "Purchases per product view" = list(n = d[["Product views"]], unit = "views")))
+    }
+    serve_chart_data(output, "top_products", top_display(by_product), filters, "top_products", top_format)
+    serve_chart_data(output, "categories", top_display(by_category), filters, "top_categories", top_format)
+    serve_chart_data(output, "brands", top_display(by_brand), filters, "top_brands", top_format)
+    all_products <- reactive({
       d <- by_product()[, c("key", "label", "product_category", "product_brand", "views", "add_to_carts",
                             "checkouts", "purchases", "revenue", "add_to_cart_rate", "purchase_rate")]
       names(d) <- c("Product id", "Product", "Category", "Brand", "Product views", "Add to cart", "Checkouts",
                     "Purchases", "Revenue", "Add to cart per product view", "Purchases per product view")
-      d <- d[order(-d[["Product views"]]), , drop = FALSE]
+      d[order(-d[["Product views"]]), , drop = FALSE]
+    })
+    serve_table(output, "table", all_products, filters, function(d) {
       views <- d[["Product views"]]
       dw_table(d, money = "Revenue", page_length = 15, min_n = min_n,
                rates = list("Add to cart per product view" = list(n = views, unit = "views"),
                             "Purchases per product view" = list(n = views, unit = "views")))
-    })
+    }, "products")
 
     list(rows = rows, by_product = by_product, by_category = by_category, by_brand = by_brand)
   })

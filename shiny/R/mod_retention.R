@@ -5,13 +5,13 @@
 retention_ui <- function(id) {
   ns <- NS(id)
   tagList(
-    chart_card("Weekly retention by first-visit cohort", plotly::plotlyOutput(ns("heatmap"), height = "480px"),
+    dw_chart(ns, "heatmap", "Weekly retention by first-visit cohort", height = "480px",
                sliderInput(ns("max_offset"), "Weeks after first visit", min = 4, max = 26, value = 12,
                            width = "300px"),
                textOutput(ns("observable_note"), container = tags$small),
                note = paste("% of the cohort's visitors active again; cohorts whose first week falls in the date",
                             "range; filtered by channel, device and bots only")),
-    chart_card("Cohorts", DT::DTOutput(ns("table")))
+    dw_table_card(ns, "table", "Cohorts")
   )
 }
 
@@ -58,17 +58,19 @@ retention_server <- function(id, dw, filters, today = function() utc_today()) {
       finish_plot(p, margin = list(l = 130, r = 20, t = 50, b = 20), xaxis = list(title = "", side = "top"),
                   yaxis = list(title = "", autorange = "reversed", type = "category"), annotations = notes)
     })
-    output$table <- render_table({
+    cohorts <- reactive({
       m <- matrix_data()
-      d <- data.frame(Cohort = m$cohorts, Visitors = m$size)
-      rates <- list()
-      for (j in seq_along(m$offsets)) {
-        col <- paste0("Week ", m$offsets[j])
-        d[[col]] <- if (length(m$cohorts)) m$rate[, j] else numeric(0)
-        rates[[col]] <- list(n = m$size, unit = "visitors")
-      }
-      dw_table(d, int = "Visitors", page_length = 15, rates = rates, min_n = min_n, na_text = "not yet observable")
+      d <- data.frame(Cohort = m$cohorts, Visitors = m$size, check.names = FALSE)
+      for (j in seq_along(m$offsets)) d[[paste0("Week ", m$offsets[j])]] <- if (length(m$cohorts)) m$rate[, j] else numeric(0)
+      d
     })
+    cohort_format <- function(d) {
+      weeks <- grep("^Week ", names(d), value = TRUE)
+      rates <- stats::setNames(lapply(weeks, function(w) list(n = d$Visitors, unit = "visitors")), weeks)
+      dw_table(d, int = "Visitors", page_length = 15, rates = rates, min_n = min_n, na_text = "not yet observable")
+    }
+    serve_table(output, "table", cohorts, filters, cohort_format, "retention_cohorts")
+    serve_chart_data(output, "heatmap", cohorts, filters, "retention_cohorts", cohort_format)
 
     list(rows = rows, matrix = matrix_data, observed_until = observed_until)
   })

@@ -18,26 +18,10 @@ REVENUE_TABLE_NOTES <- c(
 )
 ATTRIBUTION_TABLES <- c("By channel" = "channel", "By campaign" = "campaign")
 
-# A CSV download button for a card header.
-csv_button <- function(ns, id) {
-  div(class = "mb-2", downloadButton(ns(id), "CSV", class = "btn-sm btn-outline-secondary"))
-}
-
-# A downloadHandler writing the data frame `data()` (display names as headers).
-csv_handler <- function(name, data, filters) {
-  downloadHandler(
-    filename = function() {
-      f <- filters()
-      sprintf("%s_%s_%s.csv", if (is.function(name)) name() else name, format(as.Date(f$start)), format(as.Date(f$end)))
-    },
-    content = function(file) utils::write.csv(data(), file, row.names = FALSE, na = "")
-  )
-}
-
 # dw_table with amounts in the store's currency.
 money_table <- function(df, money = character(0), pct = character(0), int = character(0), currency = "EUR",
-                        page_length = 10) {
-  dt <- dw_table(df, pct = pct, int = int, page_length = page_length)
+                        page_length = 10, rates = list(), min_n = 30) {
+  dt <- dw_table(df, pct = pct, int = int, page_length = page_length, rates = rates, min_n = min_n)
   money <- intersect(money, names(df))
   if (length(money)) dt <- DT::formatCurrency(dt, money, currency = paste0(currency, " "), digits = 2)
   dt
@@ -47,7 +31,7 @@ revenue_ui <- function(id) {
   ns <- NS(id)
   boxes <- lapply(names(REVENUE_KPIS), function(m) stat_box(ns, paste0("kpi_", m), REVENUE_KPIS[[m]],
                                                              paste0("kpi kpi-", m)))
-  chart <- function(output_id, title) chart_card(title, plotly::plotlyOutput(ns(output_id), height = "260px"))
+  chart <- function(output_id, title) dw_chart(ns, output_id, title, height = "260px")
   tagList(
     p(class = "small text-muted mb-2", REVENUE_NOTE),
     uiOutput(ns("currency_note")),
@@ -61,18 +45,17 @@ revenue_ui <- function(id) {
     ),
     # One table at a time, chosen above it: only the shown one is queried and drawn.
     chart_card("Revenue, orders and conversion", DT::DTOutput(ns("table")),
-               radioButtons(ns("table_view"), NULL, choices = REVENUE_TABLES, selected = "channel", inline = TRUE),
-               div(class = "d-flex align-items-start gap-3", csv_button(ns, "table_csv"),
+               radioButtons(ns("table_view"), "Table",  choices = REVENUE_TABLES, selected = "channel", inline = TRUE),
+               div(class = "d-flex align-items-start gap-3", csv_button(ns, "table_csv", "Revenue, orders and conversion"),
                    uiOutput(ns("table_note")))),
-    chart_card("Attribution: credited conversions and revenue by channel",
-               plotly::plotlyOutput(ns("attribution_chart"), height = "320px"),
+    dw_chart(ns, "attribution_chart", "Attribution: credited conversions and revenue by channel",
                selectInput(ns("model"), "Attribution model", choices = ATTRIBUTION_MODELS, selected = "last_touch",
                            width = "280px"),
                uiOutput(ns("attribution_text"))),
     chart_card("Attributed conversions and revenue", DT::DTOutput(ns("attribution_table")),
-               radioButtons(ns("attribution_view"), NULL, choices = ATTRIBUTION_TABLES, selected = "channel",
+               radioButtons(ns("attribution_view"), "Table", choices = ATTRIBUTION_TABLES, selected = "channel",
                             inline = TRUE),
-               div(class = "d-flex align-items-start gap-3", csv_button(ns, "attribution_csv"),
+               div(class = "d-flex align-items-start gap-3", csv_button(ns, "attribution_csv", "Attributed conversions and revenue"),
                    p(class = "small text-muted mb-0", "Shares: of the model's conversions / revenue.")))
   )
 }
@@ -80,6 +63,7 @@ revenue_ui <- function(id) {
 revenue_server <- function(id, dw, filters) {
   moduleServer(id, function(input, output, session) {
     currency <- dw$settings$store_currency %||% "EUR"
+    min_n <- dw$settings$min_rate_sessions %||% 30
     lookback <- dw$settings$attribution_lookback_days %||% 30L
     params <- reactive(filter_params(filters()))
     currency_rows <- reactive(dw_query_safe(dw, "revenue_currencies", params()))
@@ -178,7 +162,9 @@ revenue_server <- function(id, dw, filters) {
     formatted <- function(d) {
       dt <- money_table(d, money = c("Revenue", "AOV", "Revenue per session", "Credited revenue"),
                         pct = c("Conversion rate", "Share of revenue", "Share of conversions"),
-                        int = c("Sessions", "Sessions with a purchase", "Orders", "Conversions"), currency = currency)
+                        int = c("Sessions", "Sessions with a purchase", "Orders", "Conversions"), currency = currency,
+                        min_n = min_n,
+                        rates = if ("Conversion rate" %in% names(d)) list("Conversion rate" = list(n = d$Sessions)) else list())
       decimals <- intersect(c("Credited conversions", "Credited orders"), names(d))
       if (length(decimals)) dt <- DT::formatRound(dt, decimals, digits = 2)
       dt
@@ -189,6 +175,16 @@ revenue_server <- function(id, dw, filters) {
     output$table_csv <- csv_handler(function() paste0("revenue_", table_view()), shown_table, filters)
     output$attribution_csv <- csv_handler(function() paste0("attribution_", model(), "_by_", attribution_view()),
                                           shown_attribution, filters)
+
+    daily_column <- function(col) reactive(daily_display()[, c("Date", col), drop = FALSE])
+    day_format <- function(d) formatted(d)
+    serve_chart_data(output, "revenue_chart", daily_column("Revenue"), filters, "revenue_per_day", day_format)
+    serve_chart_data(output, "orders_chart", daily_column("Orders"), filters, "orders_per_day", day_format)
+    serve_chart_data(output, "aov_chart", daily_column("AOV"), filters, "aov_per_day", day_format)
+    serve_chart_data(output, "rps_chart", daily_column("Revenue per session"), filters, "revenue_per_session_per_day",
+                     day_format)
+    serve_chart_data(output, "attribution_chart", attribution_channel_display, filters,
+                     function() paste0("attribution_", model(), "_by_channel"), formatted)
 
     output$attribution_text <- renderUI(p(class = "small text-muted attribution-text mb-0",
                                           attribution_explanation(model(), lookback)))

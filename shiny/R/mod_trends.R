@@ -4,11 +4,10 @@
 trends_ui <- function(id) {
   ns <- NS(id)
   tagList(
-    chart_card("Average events per hour, by weekday and hour (UTC)",
-               plotly::plotlyOutput(ns("heatmap"), height = "340px"),
-               note = paste("complete hours of the range only, each cell divided by how many such hours it",
+    dw_chart(ns, "heatmap", "Average events per hour, by weekday and hour (UTC)", height = "340px",
+             note = paste("complete hours of the range only, each cell divided by how many such hours it",
                             "holds; not filtered by product category")),
-    chart_card("Events by type", plotly::plotlyOutput(ns("by_type"), height = "380px"))
+    dw_chart(ns, "by_type", "Events by type", height = "380px")
   )
 }
 
@@ -54,6 +53,24 @@ trends_server <- function(id, dw, filters, now = function() Sys.time()) {
       finish_plot(p, xaxis = list(title = ""), yaxis = list(title = paste("events per", grain()), rangemode = "tozero"),
                   shapes = band$shapes, annotations = band$annotations)
     })
+
+    heat_display <- reactive({
+      m <- heat()
+      d <- data.frame(Weekday = rownames(m), check.names = FALSE)
+      for (h in colnames(m)) d[[paste0(h, ":00")]] <- round(m[, h], 1)
+      d
+    })
+    serve_chart_data(output, "heatmap", heat_display, filters, "events_per_weekday_hour",
+                     function(d) dw_table(d, page_length = 7))
+    by_type_display <- reactive({
+      d <- by_type()
+      out <- series_frame(d, c(Events = "events"), grain())
+      if (nrow(d)) out <- data.frame(Time = out$Time, "Event type" = display_name(d$event_type), Events = out$Events,
+                                     Partial = out$Partial, check.names = FALSE)
+      out
+    })
+    serve_chart_data(output, "by_type", by_type_display, filters, "events_by_type",
+                     function(d) dw_table(d, int = "Events"))
 
     list(heat = heat, by_type = by_type, grain = grain)
   })

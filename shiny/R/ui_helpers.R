@@ -135,10 +135,13 @@ filter_params <- function(f, ...) {
   ), list(...))
 }
 
-chart_card <- function(title, output, ..., note = NULL) {
+# A card with a heading (h3: the tab is h2, the app h1), controls (...), the output and what
+# goes under it (`after`, e.g. a chart's Data section).
+chart_card <- function(title, output, ..., note = NULL, after = NULL) {
   bslib::card(
-    bslib::card_header(title, if (!is.null(note)) tags$small(class = "text-muted ms-2", note)),
-    ..., output, full_screen = TRUE
+    bslib::card_header(tags$h3(class = "dw-card-title", title),
+                       if (!is.null(note)) tags$small(class = "text-muted ms-2", note)),
+    ..., output, after, full_screen = TRUE
   )
 }
 
@@ -153,4 +156,87 @@ stat_box <- function(ns, id, title, class = NULL, html = FALSE) {
     uiOutput(ns(paste0(id, "_detail"))),
     theme_color = "light", class = class
   )
+}
+
+# ---- Export and text alternatives (issue 18, items 8 and 9), for every tab ----
+#
+# A chart: dw_chart(ns, "x", "Title") in the UI and serve_chart_data(output, "x", data, filters)
+# in the server, where `data` is a reactive data frame of the figures drawn (display names as
+# column names). A table: dw_table_card(ns, "t", "Title") and serve_table(output, "t", data,
+# filters, format = function(d) dw_table(d, ...)). Both give a CSV download of exactly the
+# rows shown (outputs "<id>_csv").
+
+# A plotly chart in a card with, under it, a closed "Data" section: the chart's figures as a
+# table (its text alternative, reachable by keyboard and screen readers) and a CSV download.
+# The table is drawn only when the section is opened (Shiny skips hidden outputs), so it does
+# not slow the tab's draw.
+dw_chart <- function(ns, id, title, ..., height = "320px", note = NULL) {
+  chart_card(title, plotly::plotlyOutput(ns(id), height = height), ..., note = note,
+             after = chart_data_section(ns, id, title))
+}
+
+chart_data_section <- function(ns, id, title) {
+  tags$details(
+    class = "dw-data mt-2",
+    tags$summary(span("Data"), span(class = "visually-hidden", paste0(": ", title, " (table and CSV)"))),
+    csv_button(ns, paste0(id, "_csv"), title),
+    DT::DTOutput(ns(paste0(id, "_data")))
+  )
+}
+
+# A table in a card, with a CSV download of its rows above it.
+dw_table_card <- function(ns, id, title, ..., note = NULL) {
+  chart_card(title, DT::DTOutput(ns(id)), csv_button(ns, paste0(id, "_csv"), title), ..., note = note)
+}
+
+# A CSV download button; `what` names it for screen readers ("CSV" alone says nothing).
+csv_button <- function(ns, id, what = NULL) {
+  # The icon is decoration: shiny names it "download icon" with an aria-label an <i> may not have.
+  icon <- shiny::icon("download")
+  icon$attribs$`aria-label` <- NULL
+  icon$attribs$`aria-hidden` <- "true"
+  btn <- downloadButton(ns(id), "CSV", class = "btn-sm btn-outline-secondary", icon = icon)
+  if (!is.null(what)) btn <- tagAppendAttributes(btn, `aria-label` = paste("Download CSV:", what))
+  div(class = "mb-2", btn)
+}
+
+# A downloadHandler writing the data frame `data()` (display names as headers). The file is
+# named for `name` (a string or a function) and the date range.
+csv_handler <- function(name, data, filters) {
+  downloadHandler(
+    filename = function() {
+      f <- filters()
+      sprintf("%s_%s_%s.csv", if (is.function(name)) name() else name, format(as.Date(f$start)), format(as.Date(f$end)))
+    },
+    content = function(file) utils::write.csv(csv_frame(data()), file, row.names = FALSE, na = "")
+  )
+}
+
+# What a CSV holds: the data frame without the hidden helper columns tables carry.
+csv_frame <- function(df) {
+  df <- as.data.frame(df, check.names = FALSE)
+  df[, !startsWith(names(df), "."), drop = FALSE]
+}
+
+# The figures behind chart `id`: a table in its Data section and a CSV download.
+serve_chart_data <- function(output, id, data, filters, name = id, format = function(d) dw_table(d)) {
+  output[[paste0(id, "_data")]] <- render_table(format(data()))
+  output[[paste0(id, "_csv")]] <- csv_handler(name, data, filters)
+}
+
+# A table output and its CSV download, from one reactive data frame.
+serve_table <- function(output, id, data, filters, format = function(d) dw_table(d), name = id) {
+  output[[id]] <- render_table(format(data()))
+  output[[paste0(id, "_csv")]] <- csv_handler(name, data, filters)
+}
+
+# A time series as a table: its time bucket, the named columns (`cols`: label = column), and
+# whether the bucket is the current, partial one.
+series_frame <- function(d, cols, grain = "day") {
+  if (!nrow(d)) return(data.frame(Time = character(0), check.names = FALSE))
+  out <- data.frame(Time = format(as.POSIXct(d$t, tz = "UTC"), if (grain == "hour") "%Y-%m-%d %H:00" else "%Y-%m-%d",
+                                  tz = "UTC"), check.names = FALSE)
+  for (k in seq_along(cols)) out[[names(cols)[k]]] <- d[[cols[[k]]]]
+  if ("partial" %in% names(d)) out$Partial <- ifelse(d$partial, "partial, so far", "")
+  out
 }

@@ -31,7 +31,9 @@ _READY = """
   const outputs = [...pane.querySelectorAll('.plotly.html-widget-output')];
   if (!outputs.length) return false;
   if (outputs.some(o => o.classList.contains('recalculating') || !o.querySelector('.main-svg'))) return false;
-  const tables = [...pane.querySelectorAll('.datatables.html-widget-output')];
+  // a chart's Data table is drawn only once its section is opened
+  const tables = [...pane.querySelectorAll('.datatables.html-widget-output')]
+    .filter(t => !t.closest('details.dw-data:not([open])'));
   const drawn = t => !t.classList.contains('recalculating') && t.querySelector('table.dataTable tbody tr');
   if (!tables.every(drawn)) return false;
   return true;

@@ -169,6 +169,13 @@ test_that("overview: the current day or hour is drawn as partial, not as a drop"
     expect_equal(nrow(trend()), 6 * 24 + 13)
     expect_equal(which(trend()$partial), 6 * 24 + 13)
     expect_match(plot_json(output$trend_purchases), "this hour: partial", fixed = TRUE)
+    # The chart's figures as CSV: one row per hour drawn, the partial one marked.
+    csv <- utils::read.csv(output$trend_sessions_csv, check.names = FALSE)
+    expect_equal(names(csv), c("Time", "Sessions", "Partial"))
+    expect_equal(nrow(csv), 6 * 24 + 13)
+    expect_equal(sum(csv$Sessions), sum(trend()$sessions))
+    expect_equal(which(csv$Partial == "partial, so far"), 6 * 24 + 13)
+    expect_equal(csv$Time[6 * 24 + 13], "2026-01-18 12:00")
   })
 })
 
@@ -572,5 +579,36 @@ test_that("an unreachable warehouse gives empty states with the reason, not a cr
   })
   testServer(funnel_server, args = list(dw = down, filters = filters), {
     expect_match(as.character(output$abandonment$html), "Query failed")
+  })
+})
+
+test_that("overview and funnel: segment comparison A vs B, off by default", {
+  filters <- reactiveVal(test_filters())
+  testServer(overview_server, args = list(dw = dw, filters = filters), {
+    session$setInputs(compare = FALSE)
+    expect_error(comparison(), class = "shiny.silent.error")  # nothing computed while off
+    # A: direct (s1, s3: 2 sessions, 1 user, 1 purchase, 120, no bounce); B: mobile (s2: a bounce).
+    session$setInputs(compare = TRUE, a_channel = "direct", b_device_type = "mobile")
+    d <- comparison()
+    expect_equal(d$Figure, c("Sessions", "Users", "Conversion per session", "Revenue", "Bounce rate (per session)"))
+    expect_equal(d$A, c(2, 1, 0.5, 120, 0))
+    expect_equal(d$B, c(1, 1, 0, 0, 1))
+    expect_equal(d$Change, c(-50, 0, -50, -100, 100))
+    expect_equal(d$Unit, c("%", "%", "pp", "%", "pp"))
+    html <- as.character(output$compare_table$html)
+    expect_match(html, "A: Channel: Direct. B: Device: Mobile.", fixed = TRUE)
+    expect_match(html, "\u25bc \u221250.0 pp", fixed = TRUE)
+    expect_match(html, "50.0% (2 sessions)", fixed = TRUE)
+    csv <- utils::read.csv(output$compare_table_csv, check.names = FALSE)
+    expect_equal(csv$A, c(2, 1, 0.5, 120, 0))
+  })
+  testServer(funnel_server, args = list(dw = dw, filters = filters), {
+    # A: direct (s1 purchase, s3 to the cart); B: guest (s4 to begin checkout).
+    session$setInputs(compare = TRUE, a_channel = "direct", b_login_state = "guest")
+    d <- comparison()
+    expect_equal(d$A, c(2, 2, 2, 1, 1, 1, 0.5, 1, 0.5))
+    expect_equal(d$B, c(1, 1, 1, 1, 0, 1, 1, 0, 0))
+    expect_equal(d$Change[6:9], c(0, 50, -100, -50))
+    expect_equal(d$Figure[9], "Conversion per product-view session")
   })
 })
