@@ -57,14 +57,25 @@ APP_CSS <- paste0(
   ".low-n,.rate-none,.bslib-value-box .value-box-area .low-n{color:", LOW_N_COLOUR, "}.kpi-value .low-n{font-size:1.1rem}"
 )
 
+# Each tab's panel opens with its name as a heading (h2; the app's name is the h1).
+tab_panels <- function() {
+  lapply(TABS, function(t) bslib::nav(t$title, value = t$id, div(
+    class = "container-fluid py-3", tags$h2(class = "visually-hidden", t$title), t$ui(t$id))))
+}
+# The panels are the same for every page load, except when a shared link's inputs are being
+# restored into them, so they are built once: building them took much of each page load.
+TAB_PANELS <- NULL
+cached_tab_panels <- function() {
+  if (is.null(TAB_PANELS)) TAB_PANELS <<- tab_panels()
+  TAB_PANELS
+}
+
 ui <- function(request) {
   # ?tab=<id> opens that tab directly (links from runbooks and alerts), as does a bookmarked
   # view's URL (share.R); the other tabs render only when opened.
   query <- parseQueryString(if (is.null(request$QUERY_STRING)) "" else request$QUERY_STRING)
   selected <- tab_from_query(query, TAB_IDS) %||% "overview"
-  # Each tab's panel opens with its name as a heading (h2; the app's name is the h1).
-  panels <- lapply(TABS, function(t) bslib::nav(t$title, value = t$id, div(
-    class = "container-fluid py-3", tags$h2(class = "visually-hidden", t$title), t$ui(t$id))))
+  panels <- if ("_inputs_" %in% names(query)) tab_panels() else cached_tab_panels()
   do.call(bslib::page_navbar, c(
     list(title = tags$h1(class = "dw-app-title", "Clickstream"), id = "tab", selected = selected,
          theme = bslib::bs_theme(version = 5), lang = "en",

@@ -212,10 +212,13 @@ csv_handler <- function(name, data, filters) {
   )
 }
 
-# What a CSV holds: the data frame without the hidden helper columns tables carry.
+# What a CSV holds: the data frame without the hidden helper columns tables carry, headed by
+# the column names the table shows.
 csv_frame <- function(df) {
   df <- as.data.frame(df, check.names = FALSE)
-  df[, !startsWith(names(df), "."), drop = FALSE]
+  df <- df[, !startsWith(names(df), "."), drop = FALSE]
+  names(df) <- column_label(names(df))
+  df
 }
 
 # The figures behind chart `id`: a table in its Data section and a CSV download.

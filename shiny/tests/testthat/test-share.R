@@ -22,9 +22,11 @@ test_that("the tab comes from ?tab=<id> or from a bookmark's JSON-encoded input"
   expect_null(tab_from_query(list(), ids))
 })
 
-test_that("a CSV holds the data frame without the tables' hidden helper columns", {
+test_that("a CSV holds the data frame without the tables' hidden helper columns, headed as shown", {
   d <- data.frame(a = 1:2, "Rate" = c(0.5, NA), .n1 = c(3, 4), check.names = FALSE)
-  expect_equal(names(csv_frame(d)), c("a", "Rate"))
+  expect_equal(names(csv_frame(d)), c("A", "Rate"))
+  expect_equal(names(csv_frame(data.frame(run_id = 1, events_loaded = 2, "Share of revenue" = 0.5, check.names = FALSE))),
+               c("Run", "Events loaded", "Share of revenue"))
   expect_equal(nrow(csv_frame(d[0, ])), 0)
 })
 
