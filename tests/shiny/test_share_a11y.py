@@ -281,6 +281,14 @@ def test_a_shared_link_reopens_the_same_view(demo_app, browser):
     before = browser.evaluate(_VIEW)
     url = browser.evaluate("location.href")
     assert "_inputs_" in url and "tab=" in url
+    # "Copy link" puts exactly that address on the clipboard and says so.
+    origin = browser.evaluate("location.origin")
+    browser.call("Browser.grantPermissions", origin=origin,
+                 permissions=["clipboardReadWrite", "clipboardSanitizedWrite"])
+    browser.evaluate("document.getElementById('dw-share-status').textContent = ''")
+    browser.evaluate("document.querySelector('.dw-copy-link').click()")
+    assert browser.wait_for("document.getElementById('dw-share-status').textContent", 10) == "Link copied"
+    assert browser.evaluate("navigator.clipboard.readText()") == url
     assert before["channel"] == ["organic_search", "direct"] and before["breakdown"] == "device_type"
     assert before["dates"] == [start, end]
     with Browser() as fresh:
