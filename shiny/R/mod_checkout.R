@@ -10,7 +10,8 @@ CHECKOUT_KPIS <- c(checkout_conversion = "Checkout conversion", cart_abandonment
 checkout_ui <- function(id) {
   ns <- NS(id)
   boxes <- lapply(names(CHECKOUT_KPIS), function(m) stat_box(ns, paste0("kpi_", m), CHECKOUT_KPIS[[m]],
-                                                              paste0("kpi kpi-", m)))
+                                                              paste0("kpi kpi-", m),
+                                                              html = m %in% c("checkout_conversion", "cart_abandonment")))
   tagList(
     do.call(bslib::layout_column_wrap, c(list(width = 1 / 4, fill = FALSE, class = "mb-3"), boxes)),
     fluidRow(
@@ -40,11 +41,12 @@ checkout_server <- function(id, dw, filters) {
       structure(checkout_segment_table(rows(), stats::setNames(st$tracked, st$step)), error = attr(rows(), "error"))
     })
 
-    output$kpi_checkout_conversion_value <- renderText(format_share(safe_ratio(totals()$purchase, totals()$begin_checkout)))
+    output$kpi_checkout_conversion_value <- renderUI(rate_html(safe_ratio(totals()$purchase, totals()$begin_checkout),
+                                                               totals()$begin_checkout, min_n))
     output$kpi_checkout_conversion_detail <- renderUI(p(class = "small text-muted mb-0", sprintf(
       "%s purchases of %s sessions that began checkout", format_count(totals()$purchase),
       format_count(totals()$begin_checkout))))
-    output$kpi_cart_abandonment_value <- renderText(format_share(carts()$rate))
+    output$kpi_cart_abandonment_value <- renderUI(rate_html(carts()$rate, carts()$cart_sessions, min_n))
     output$kpi_cart_abandonment_detail <- renderUI(p(class = "small text-muted mb-0", sprintf(
       "%s of %s sessions with a cart left it", format_count(carts()$abandoned), format_count(carts()$cart_sessions))))
     output$kpi_abandoned_value_value <- renderText(format_money(carts()$abandoned_value, currency))

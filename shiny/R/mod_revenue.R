@@ -30,7 +30,7 @@ money_table <- function(df, money = character(0), pct = character(0), int = char
 revenue_ui <- function(id) {
   ns <- NS(id)
   boxes <- lapply(names(REVENUE_KPIS), function(m) stat_box(ns, paste0("kpi_", m), REVENUE_KPIS[[m]],
-                                                             paste0("kpi kpi-", m)))
+                                                             paste0("kpi kpi-", m), html = m == "conversion_rate"))
   chart <- function(output_id, title) dw_chart(ns, output_id, title, height = "260px")
   tagList(
     p(class = "small text-muted mb-2", REVENUE_NOTE),
@@ -104,7 +104,11 @@ revenue_server <- function(id, dw, filters) {
                                   format_count(t$sessions)))
     }
     lapply(names(REVENUE_KPIS), function(m) {
-      output[[paste0("kpi_", m, "_value")]] <- renderText(kpi_text(m, totals()))
+      output[[paste0("kpi_", m, "_value")]] <- if (m == "conversion_rate") {
+        renderUI(rate_html(totals()$conversion_rate, totals()$sessions, min_n))
+      } else {
+        renderText(kpi_text(m, totals()))
+      }
       output[[paste0("kpi_", m, "_detail")]] <- renderUI(p(class = "small text-muted mb-0", kpi_detail(m, totals())))
     })
 

@@ -145,6 +145,13 @@ chart_card <- function(title, output, ..., note = NULL, after = NULL) {
   )
 }
 
+# A rate as HTML: greyed with its count when its denominator `n` is below `min_n`.
+rate_html <- function(rate, n, min_n = 30, unit = "sessions") {
+  few <- !is.na(rate) && low_n(n, min_n)
+  span(class = if (few) "low-n" else NULL, title = if (few) sprintf("fewer than %s %s: read with care", format(min_n), unit),
+       format_rate(rate, n, min_n, unit))
+}
+
 # A value box whose value and detail line are outputs. The boxes are static UI: rendering
 # bslib components through renderUI would compile their theme CSS (sass) on every update.
 # `html`: the value is an HTML output (e.g. a greyed rate with its count), else text.

@@ -24,7 +24,9 @@ test_that("revenue: daily series and the period's totals", {
     expect_equal(output$kpi_revenue_value, "EUR 120.00")
     expect_equal(output$kpi_aov_value, "EUR 120.00")
     expect_equal(output$kpi_revenue_per_session_value, "EUR 30.00")
-    expect_equal(output$kpi_conversion_rate_value, "25.0%")
+    # 4 sessions: under the minimum of 30, greyed with its count as on the Overview.
+    expect_match(as.character(output$kpi_conversion_rate_value$html), "25.0% (4 sessions)", fixed = TRUE)
+    expect_match(as.character(output$kpi_conversion_rate_value$html), "low-n", fixed = TRUE)
     expect_match(html(output$kpi_conversion_rate_detail), "1 of 4 sessions had a purchase", fixed = TRUE)
     expect_match(html(output$kpi_aov_detail), "revenue / 1 orders", fixed = TRUE)
     for (o in c("revenue_chart", "orders_chart", "aov_chart", "rps_chart")) expect_false(is_empty_plot(output[[o]]))
@@ -129,8 +131,9 @@ test_that("checkout: steps, drop-off, carts and removals", {
     expect_equal(st$from_first, c(1, 1, 0.5, 0.5))
     c <- carts()
     expect_equal(c(c$cart_sessions, c$abandoned, c$rate, c$abandoned_value, c$removals), c(3, 2, 2 / 3, 75.5, 3))
-    expect_equal(output$kpi_checkout_conversion_value, "50.0%")
-    expect_equal(output$kpi_cart_abandonment_value, "66.7%")
+    expect_match(as.character(output$kpi_checkout_conversion_value$html), ">50.0% (2 sessions)<", fixed = TRUE)
+    expect_match(as.character(output$kpi_cart_abandonment_value$html), ">66.7% (3 sessions)<", fixed = TRUE)
+    expect_match(as.character(output$kpi_cart_abandonment_value$html), "low-n", fixed = TRUE)
     expect_match(html(output$kpi_cart_abandonment_detail), "2 of 3 sessions with a cart left it", fixed = TRUE)
     expect_equal(output$kpi_abandoned_value_value, "EUR 75.50")
     expect_equal(output$kpi_removals_value, "3")
@@ -194,7 +197,8 @@ test_that("revenue and checkout show empty states on an empty warehouse", {
   testServer(checkout_server, args = list(dw = empty_dw, filters = filters), {
     expect_true(is_empty_plot(output$steps_chart))
     expect_true(is_empty_plot(output$segment_chart))
-    expect_equal(output$kpi_cart_abandonment_value, "\u2013")
+    expect_match(as.character(output$kpi_cart_abandonment_value$html), ">\u2013<", fixed = TRUE)
+    expect_no_match(as.character(output$kpi_cart_abandonment_value$html), "low-n", fixed = TRUE)
   })
 })
 
