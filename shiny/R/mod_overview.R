@@ -101,7 +101,7 @@ overview_server <- function(id, dw, filters, now = function() Sys.time()) {
                      "overview_purchase_sessions")
 
     comparison <- compare_server(input, output, filters, function(f) {
-      p <- filter_params(f, prev_start = previous_period(f$start, f$end)$start)
+      p <- overview_kpi_params(f, as.Date(now(), tz = "UTC"))
       overview_compare_metrics(overview_kpis(dw_query_safe(dw, "overview_kpis", p),
                                              dw_query_safe(dw, "overview_users", p)))
     }, "overview_a_vs_b", min_n, dw$settings$store_currency %||% "EUR")
