@@ -35,14 +35,11 @@ customers_ui <- function(id) {
   boxes <- lapply(names(CUSTOMER_KPIS), function(m) stat_box(ns, paste0("kpi_", m), CUSTOMER_KPIS[[m]],
                                                               paste0("kpi kpi-", m), html = TRUE))
   tagList(
-    h2(class = "visually-hidden", "Customers"),
     p(class = "small text-muted mb-2 customers-note", CUSTOMERS_NOTE),
     do.call(bslib::layout_column_wrap, c(list(width = 1 / 5, fill = FALSE, class = "mb-3"), boxes)),
     fluidRow(
-      column(6, chart_card("Sessions per day: new and returning visitors",
-                           plotly::plotlyOutput(ns("sessions_chart"), height = "300px"))),
-      column(6, chart_card("Time from first visit to first purchase (new customers)",
-                           plotly::plotlyOutput(ns("time_chart"), height = "300px")))
+      column(6, dw_chart(ns, "sessions_chart", "Sessions per day: new and returning visitors", height = "300px")),
+      column(6, dw_chart(ns, "time_chart", "Time from first visit to first purchase (new customers)", height = "300px"))
     ),
     chart_card("New and returning visitors", DT::DTOutput(ns("segments_table")), csv_button(ns, "segments_csv"),
                note = "conversion: sessions with a purchase / sessions of the row; shares: of all sessions, of all revenue"),
@@ -140,8 +137,15 @@ customers_server <- function(id, dw, filters) {
       data.frame("Time to first purchase" = t$label, "New customers" = t$customers, Share = t$share,
                  "Share up to here" = t$cumulative_share, check.names = FALSE)
     })
-    output$time_table <- render_table(dw_table(time_display(), pct = c("Share", "Share up to here"),
-                                               int = "New customers", page_length = 11))
+    time_format <- function(d) dw_table(d, pct = c("Share", "Share up to here"), int = "New customers", page_length = 11)
+    output$time_table <- render_table(time_format(time_display()))
+    serve_chart_data(output, "time_chart", time_display, filters, "customers_time_to_first_purchase", time_format)
+    serve_chart_data(output, "sessions_chart", reactive({
+      d <- daily()
+      if (!isTRUE(attr(d, "has_data"))) d <- d[0, , drop = FALSE]
+      data.frame(Date = format(d$day), "New visitors (first visit)" = d$new_sessions,
+                 "Returning visitors" = d$returning_sessions, check.names = FALSE)
+    }), filters, "customers_sessions_per_day", function(d) dw_table(d, int = names(d)[2:3]))
     output$segments_csv <- csv_handler("customers_new_vs_returning", segments_display, filters)
     output$time_csv <- csv_handler("customers_time_to_first_purchase", time_display, filters)
 

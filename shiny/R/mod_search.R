@@ -18,10 +18,9 @@ search_ui <- function(id) {
   boxes <- lapply(names(SEARCH_KPIS), function(m) stat_box(ns, paste0("kpi_", m), SEARCH_KPIS[[m]],
                                                             paste0("kpi kpi-", m), html = TRUE))
   tagList(
-    h2(class = "visually-hidden", "Site search"),
     p(class = "small text-muted mb-2 search-note", SEARCH_NOTE),
     do.call(bslib::layout_column_wrap, c(list(width = 1 / 5, fill = FALSE, class = "mb-3"), boxes)),
-    chart_card("Top search terms (searches)", plotly::plotlyOutput(ns("terms_chart"), height = "320px")),
+    dw_chart(ns, "terms_chart", "Top search terms (searches)"),
     chart_card("Search terms", DT::DTOutput(ns("terms_table")), csv_button(ns, "terms_csv"),
                note = sprintf("the %d most searched; rates: of the sessions that searched for the term",
                               SEARCH_TERM_LIMIT)),
@@ -85,11 +84,13 @@ search_server <- function(id, dw, filters) {
       data.frame(Term = t$term, Sessions = t$sessions, "Sessions without a product view after" = t$no_view_sessions,
                  "Share without a product view" = t$no_view_rate, Searches = t$searches, check.names = FALSE)
     })
-    output$terms_table <- render_table({
-      d <- terms_display()
+    terms_format <- function(d) {
       dw_table(d, int = c("Searches", "Sessions", "Sessions without a product view after"), min_n = min_n,
                rates = list("Product view after" = list(n = d$Sessions), "Purchase after" = list(n = d$Sessions)))
-    })
+    }
+    output$terms_table <- render_table(terms_format(terms_display()))
+    serve_chart_data(output, "terms_chart", reactive(head(terms_display(), 10)), filters, "search_top_terms",
+                     terms_format)
     output$no_view_table <- render_table({
       d <- no_view_display()
       dw_table(d, int = c("Sessions", "Sessions without a product view after", "Searches"), min_n = min_n,
