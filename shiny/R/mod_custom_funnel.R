@@ -31,8 +31,7 @@ custom_funnel_ui <- function(id) {
       stat_box(ns, "kpi_spread", "Time to convert, 75th / 90th percentile", "kpi kpi-spread")
     ),
     fluidRow(
-      column(5, chart_card("Custom funnel (units reaching each step)",
-                           plotly::plotlyOutput(ns("chart"), height = "320px"), note = "% of step 1")),
+      column(5, dw_chart(ns, "chart", "Custom funnel (units reaching each step)", note = "% of step 1")),
       column(7, chart_card("Conversion, drop-off and time per step", DT::DTOutput(ns("table")),
                            csv_button(ns, "table_csv"),
                            note = "rates: of step 1 and of the step before; times: from step 1"))
@@ -103,16 +102,17 @@ custom_funnel_server <- function(id, dw, filters) {
                       "Drop-off", "Drop-off rate", "Median time", "75th percentile", "90th percentile")
       out
     })
-    output$table <- render_table({
-      d <- display()
+    table_format <- function(d) {
       t <- table()
       n_first <- rep(t$units[1], nrow(t))
       dw_table(d, int = names(d)[c(1, 3, 6)], min_n = min_n,
                rates = stats::setNames(list(list(n = n_first, unit = unit()), list(n = t$previous, unit = unit()),
                                             list(n = t$previous, unit = unit())), names(d)[c(4, 5, 7)]),
                na_text = "no units at the step before")
-    })
+    }
+    output$table <- render_table(table_format(display()))
     output$table_csv <- csv_handler("custom_funnel", display, filters)
+    serve_chart_data(output, "chart", display, filters, "custom_funnel", table_format)
 
     list(rows = rows, table = table, summary = summary, request = request)
   })

@@ -125,8 +125,8 @@ def test_tabs_headings_and_landmarks(demo_app, browser):
     s = browser.evaluate(_SEMANTICS)
     assert s["lang"] == "en"
     assert s["h1"] == ["Clickstream"]
-    titles = ["Overview", "Funnel", "Revenue", "Checkout", "Products", "User journeys", "Clicks", "Retention",
-              "Customers", "Site search", "Trends", "Data health"]
+    titles = ["Overview", "Funnel", "Revenue", "Checkout", "Custom funnel", "Products", "User journeys", "Clicks",
+              "Retention", "Customers", "Site search", "Trends", "Data health"]
     assert s["h2"] == titles  # one per tab, in the tabs' order
     assert s["main"] == 1 and s["header_nav"] and s["filters_region"]
     assert [t["value"] for t in s["tabs"]][:2] == ["overview", "funnel"]
