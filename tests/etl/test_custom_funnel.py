@@ -193,7 +193,7 @@ session_strategy = st.tuples(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sessions=st.lists(session_strategy, min_size=1, max_size=12),
-       steps=st.lists(st.sampled_from(sorted(CODES)), min_size=2, max_size=4, unique=True),
+       steps=st.lists(st.sampled_from(sorted(CODES)), min_size=2, max_size=6, unique=True),
        window=st.sampled_from([60, 600, 3600, 86400]))
 def test_the_funnel_follows_its_definition(warehouse, sessions, steps, window):
     rows, by_session, by_visitor = [], [], {}
