@@ -11,6 +11,9 @@ RETURNS TABLE (step integer, event_type text, units bigint, median_s float8, p75
 LANGUAGE plpgsql STABLE
 -- Compiling its expressions costs more than evaluating them here.
 SET jit = off
+-- A plan for this call's values: after five calls in one session PL/pgSQL may keep a generic
+-- plan, which cannot drop the visitors' branch nor see the steps, and took twice as long.
+SET plan_cache_mode = force_custom_plan
 AS $fn$
 #variable_conflict use_column
 DECLARE
