@@ -329,7 +329,6 @@ INSERT INTO agg_daily_element_clicks SELECT * FROM dw_element_click_rows(CAST(:d
 DELETE FROM agg_daily_element_clicks_rollup WHERE activity_date = ANY (CAST(:days AS date[]));
 INSERT INTO agg_daily_element_clicks_rollup SELECT * FROM dw_element_click_rollup_rows(CAST(:days AS date[]))
 """
-# A partial index holds the purchases too.
 _PURCHASE_CURRENCIES = """
 DELETE FROM agg_daily_purchase_currencies WHERE activity_date = ANY (CAST(:days AS date[]));
 INSERT INTO agg_daily_purchase_currencies SELECT * FROM dw_purchase_currency_rows(CAST(:days AS date[]))

@@ -13,8 +13,8 @@ CREATE TABLE agg_daily_purchase_currencies (
   PRIMARY KEY (activity_date, is_bot, currency)
 );
 
--- The days' purchases, found without reading the days' other events.
-CREATE INDEX clickstream_events_purchase_idx ON clickstream_events (event_timestamp) WHERE event_type = 'purchase';
+-- No index of its own: one on the purchases' times made the planner read the products model's
+-- cart purchases through it, many times slower (bench/RESULTS.md).
 
 -- Every hour with a purchase so far: the next ETL run computes its day.
 INSERT INTO etl_pending_hours
