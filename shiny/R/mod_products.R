@@ -4,6 +4,13 @@
 RANK_BY <- c("Product views" = "views", "Add to cart per product view" = "add_to_cart_rate",
              "Purchases per product view" = "purchase_rate", Revenue = "revenue")
 
+# Why product purchases differ from the purchasing sessions of the Overview and the Funnel.
+PRODUCTS_NOTE <- paste(
+  "Purchases here count products bought: an order of two products counts for both, and an order whose products",
+  "are not known (none sent and nothing in the cart before it) counts for none. So they differ from the",
+  "purchasing sessions of the Overview and the Funnel."
+)
+
 products_ui <- function(id) {
   ns <- NS(id)
   tagList(
@@ -11,6 +18,7 @@ products_ui <- function(id) {
         selectInput(ns("rank_by"), "Rank by", choices = RANK_BY, selected = "views", width = "200px"),
         numericInput(ns("top_n"), "Top", value = 10, min = 3, max = 50, width = "100px"),
         numericInput(ns("min_views"), "Min. views for rates", value = 20, min = 0, width = "180px")),
+    p(class = "small text-muted mb-2 products-note", PRODUCTS_NOTE),
     dw_chart(ns, "top_products", "Top products", height = "380px"),
     bslib::layout_column_wrap(
       width = 1 / 2, fill = FALSE,

@@ -612,3 +612,9 @@ test_that("overview and funnel: segment comparison A vs B, off by default", {
     expect_equal(d$Figure[9], "Conversion per product-view session")
   })
 })
+
+test_that("products: the page says why its purchases differ from purchasing sessions", {
+  html <- as.character(products_ui("products"))
+  expect_match(html, "an order of two products counts for both", fixed = TRUE)
+  expect_match(html, "differ from the purchasing sessions of the Overview and the Funnel", fixed = TRUE)
+})
