@@ -497,24 +497,21 @@ WITH s AS (
 )
 SELECT * FROM s, f")
 
-# The most searched terms, and the terms most often not followed by a product view.
-QUERIES$search_terms <- paste0("
+# The most searched terms, and the terms most often not followed by a product view: the same
+# terms of the range, ranked two ways.
+.search_terms_of_range <- paste0("
 SELECT search_term, sum(searches)::float8 AS searches, sum(sessions)::float8 AS sessions,
        sum(view_sessions)::float8 AS view_sessions, sum(purchase_sessions)::float8 AS purchase_sessions
 FROM agg_daily_search_terms
 WHERE session_date BETWEEN :start::date AND :end::date
   AND ", .f_no_category, "
-GROUP BY 1
+GROUP BY 1")
+
+QUERIES$search_terms <- paste0(.search_terms_of_range, "
 ORDER BY 2 DESC, 3 DESC, 1
 LIMIT :limit::int")
 
-QUERIES$search_terms_no_view <- paste0("
-SELECT search_term, sum(searches)::float8 AS searches, sum(sessions)::float8 AS sessions,
-       sum(view_sessions)::float8 AS view_sessions, sum(purchase_sessions)::float8 AS purchase_sessions
-FROM agg_daily_search_terms
-WHERE session_date BETWEEN :start::date AND :end::date
-  AND ", .f_no_category, "
-GROUP BY 1
+QUERIES$search_terms_no_view <- paste0(.search_terms_of_range, "
 HAVING sum(sessions) > sum(view_sessions)
 ORDER BY sum(sessions) - sum(view_sessions) DESC, 3 DESC, 1
 LIMIT :limit::int")
